@@ -1,0 +1,227 @@
+#include "sandbox/child/child_init.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "netns/netns.h"
+
+namespace gaol {
+namespace {
+
+using StepFn = bool (*)(ChildContext&, ChildReport&) noexcept;
+struct ChildStep {
+  Step step;
+  StepFn run;
+};
+
+constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
+  int fds[5] = {ctx.stdin_fd, ctx.stdout_fd, ctx.stderr_fd, ctx.report_fd, ctx.sync_fd};
+  // First lift every source above the targets, so no dup3 overwrites a source still needed.
+  for (int& fd : fds) {
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    if (fd < 0) return ChildFail(report, Step::kFds, errno, "duplicate a descriptor");
+  }
+  for (int target = 0; target < 5; ++target) {
+    int flags = target >= kReportFd ? O_CLOEXEC : 0;
+    if (dup3(fds[target], target, flags) < 0)
+      return ChildFail(report, Step::kFds, errno, "dup3 onto fd %d", target);
+  }
+  // No descriptor of the caller's reaches the sandbox beyond these.
+  if (close_range(5, ~0U, 0) != 0)
+    return ChildFail(report, Step::kFds, errno, "close_range(5, ~0)");
+  return true;
+}
+
+bool BuildRoot(ChildContext& ctx, ChildReport& report) noexcept {
+  return BuildRootInChild(*ctx.plan, ctx.rootfs, report);
+}
+
+bool EnterRoot(ChildContext& ctx, ChildReport& report) noexcept {
+  return EnterRootInChild(*ctx.plan, ctx.rootfs, report);
+}
+
+bool SetUpNetwork(ChildContext& ctx, ChildReport& report) noexcept {
+  if (!ctx.plan->bring_up_lo) return true;
+  int err = netns::BringUpLoopbackInChild();
+  return err == 0 || ChildFail(report, Step::kNetwork, err, "bring up `lo` (RTM_NEWLINK)");
+}
+
+bool SetHostname(ChildContext& ctx, ChildReport& report) noexcept {
+  if (!ctx.plan->set_hostname) return true;
+  const auto& name = ctx.plan->hostname;
+  return sethostname(name.data(), name.size()) == 0 ||
+         ChildFail(report, Step::kHostname, errno, "sethostname `%s`", name.c_str());
+}
+
+bool NewSession(ChildContext&, ChildReport& report) noexcept {
+  // No controlling terminal: the job cannot push input into the caller's tty (TIOCSTI).
+  return setsid() >= 0 || ChildFail(report, Step::kSession, errno, "setsid");
+}
+
+bool NoNewPrivs(ChildContext&, ChildReport& report) noexcept {
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ||
+         ChildFail(report, Step::kNoNewPrivs, errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+}
+
+bool SetRlimits(ChildContext& ctx, ChildReport& report) noexcept {
+  for (const RlimitOp& op : ctx.plan->rlimits) {
+    rlimit l = {static_cast<rlim_t>(op.soft), static_cast<rlim_t>(op.hard)};
+    if (setrlimit(op.resource, &l) != 0) {
+      return ChildFail(report, Step::kRlimits, errno, "setrlimit %s=%llu:%llu", op.name.c_str(),
+                       static_cast<unsigned long long>(op.soft),
+                       static_cast<unsigned long long>(op.hard));
+    }
+  }
+  return true;
+}
+
+// The order is the security argument: the root is built and entered, the network and hostname
+// set while PID 1 still holds its namespace capabilities; no_new_privs comes before the job.
+constexpr ChildStep kInitSteps[] = {
+    {Step::kMounts, BuildRoot},     {Step::kPivotRoot, EnterRoot}, {Step::kNetwork, SetUpNetwork},
+    {Step::kHostname, SetHostname}, {Step::kSession, NewSession},  {Step::kNoNewPrivs, NoNewPrivs},
+};
+constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits}};
+constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
+                               Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
+constexpr Step kJobOrder[] = {Step::kRlimits, Step::kExec};
+
+bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& report) noexcept {
+  for (const ChildStep& s : steps) {
+    std::uint64_t start = MonotonicNs();
+    if (!s.run(ctx, report)) return false;
+    report.step_ns[StepIndex(s.step)] = MonotonicNs() - start;
+  }
+  return true;
+}
+
+[[noreturn]] void Die(ChildReport& report, int code) noexcept {
+  SendReport(report);
+  _exit(code);
+}
+
+void ResetSignals() noexcept {
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+[[noreturn]] void ExecJob(ChildContext& ctx, ChildReport& report) noexcept {
+  ResetSignals();
+  if (!RunSteps(kJobSteps, ctx, report)) Die(report, 125);
+  report.kind = ChildReport::kReady;
+  report.exec_ns = MonotonicNs();
+  SendReport(report);
+  int err = ENOENT;
+  bool denied = false;
+  for (const auto& path : ctx.plan->exec_candidates) {
+    execve(path.c_str(), ctx.argv, ctx.envp);
+    err = errno;
+    if (err == EACCES) denied = true;
+    // As execvp: a missing or unusable candidate moves on to the next directory of PATH.
+    if (err != ENOENT && err != ENOTDIR && err != EACCES) break;
+  }
+  if (denied && (err == ENOENT || err == ENOTDIR)) err = EACCES;
+  ChildFail(report, Step::kExec, err, "execute `%s`", ctx.plan->argv[0].c_str());
+  Die(report, err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+void NoopHandler(int) {}
+
+// PID 1 after the fork: reap everything, forward signals, and leave with the job's status.
+[[noreturn]] void SuperviseJobAsInit(ChildContext& ctx, pid_t job, const sigset_t& waited,
+                                     ChildReport& report) noexcept {
+  int job_status = 0;
+  for (bool job_done = false; !job_done;) {
+    int sig = sigwaitinfo(&waited, nullptr);
+    if (sig == SIGCHLD) {
+      int status;
+      pid_t pid;
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == job) {
+          job_status = status;
+          job_done = true;
+        }
+      }
+    } else if (sig > 0) {
+      kill(job, sig);
+    }
+  }
+  // The job is gone: end whatever it left behind and reap it, so that RUSAGE_CHILDREN counts
+  // every process of the job. Only in our own pid namespace, where -1 means "the sandbox".
+  if (ctx.plan->clone_flags & CLONE_NEWPID) {
+    kill(-1, SIGKILL);
+    while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+    }
+  }
+  report.kind = ChildReport::kExit;
+  report.wait_status = job_status;
+  getrusage(RUSAGE_CHILDREN, &report.usage);
+  SendReport(report);
+  _exit(WIFEXITED(job_status) ? WEXITSTATUS(job_status) : 128 + WTERMSIG(job_status));
+}
+
+}  // namespace
+
+std::span<const Step> InitStepOrder() { return kInitOrder; }
+std::span<const Step> JobStepOrder() { return kJobOrder; }
+
+void RunSandboxInitInChild(ChildContext& ctx) noexcept {
+  ChildReport report;
+  // If gaol dies, so does the sandbox (and with PID 1, everything in its pid namespace).
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // Sharing the caller's pid namespace, this process is no init: orphans must still come here.
+  if (!(ctx.plan->clone_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  std::uint64_t start = MonotonicNs();
+  if (!ArrangeFds(ctx, report)) Die(report, 125);
+  report.step_ns[StepIndex(Step::kFds)] = MonotonicNs() - start;
+  // Wait for the ID maps. EOF instead of the byte: the parent failed or died.
+  char go = 0;
+  ssize_t n;
+  do {
+    n = read(kSyncFd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(125);
+  close(kSyncFd);
+  // Signals PID 1 forwards or waits for must have a handler: a pid namespace's init drops
+  // signals it has no handler for. Blocked, they are taken with sigwaitinfo.
+  sigset_t waited;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGCHLD);
+  struct sigaction act = {};
+  act.sa_handler = NoopHandler;
+  sigaction(SIGCHLD, &act, nullptr);
+  for (int sig : kForwarded) {
+    sigaction(sig, &act, nullptr);
+    sigaddset(&waited, sig);
+  }
+  sigprocmask(SIG_BLOCK, &waited, nullptr);
+  if (!RunSteps(kInitSteps, ctx, report)) Die(report, 125);
+  std::uint64_t fork_start = MonotonicNs();
+  pid_t job = fork();
+  if (job < 0) {
+    ChildFail(report, Step::kInit, errno, "fork the job");
+    Die(report, 125);
+  }
+  if (job == 0) {
+    report.step_ns[StepIndex(Step::kInit)] = MonotonicNs() - fork_start;
+    ExecJob(ctx, report);
+  }
+  // PID 1 keeps no copy of the job's stdio: EOF on the pipes must mean the job side is gone.
+  for (int fd = 0; fd < 3; ++fd) close(fd);
+  SuperviseJobAsInit(ctx, job, waited, report);
+}
+
+}  // namespace gaol

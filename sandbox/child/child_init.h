@@ -1,0 +1,29 @@
+// The sandbox side of the launch: PID 1 runs the set-up steps in order, forks the job, reaps
+// every process, forwards signals and exits with the job's status. Nothing here allocates.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "sandbox/child/child_rootfs.h"
+#include "sandbox/launch/child_report.h"
+#include "sandbox/plan/plan.h"
+
+namespace gaol {
+
+struct ChildContext {
+  const Plan* plan = nullptr;
+  // In the parent's numbering; moved to 0, 1, 2, kReportFd and kSyncFd by the first step.
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, report_fd = -1, sync_fd = -1;
+  char* const* argv = nullptr;  // null-terminated, built by the parent
+  char* const* envp = nullptr;
+  RootfsState rootfs;
+};
+
+[[noreturn]] void RunSandboxInitInChild(ChildContext& ctx) noexcept;
+
+// The order of the steps PID 1 runs, then the job; for the ordering test.
+std::span<const Step> InitStepOrder();
+std::span<const Step> JobStepOrder();
+
+}  // namespace gaol

@@ -1,0 +1,51 @@
+// gaol: run untrusted jobs in a rootless sandbox.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "sandbox/cli/commands.h"
+
+namespace gaol::cli {
+
+int ReportUsageError(const Error& error) {
+  std::fprintf(stderr, "gaol: %s\n", error.Message().c_str());
+  return kExitGaolFailed;
+}
+
+}  // namespace gaol::cli
+
+int main(int argc, char** argv) {
+  // Descriptors 0-2 must exist, or a file gaol opens could take their place.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
+  }
+  // A closed reader of the job's output must not kill gaol before it reports.
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"gaol: run an untrusted command in a rootless sandbox and report what it used",
+               "gaol"};
+  app.set_version_flag("--version", "gaol " GAOL_VERSION);
+  app.require_subcommand(1);
+  gaol::cli::RunFlags run_flags;
+  CLI::App* run = app.add_subcommand("run", "Run one job: gaol run [OPTIONS] -- COMMAND [ARG...]");
+  gaol::cli::AddRunFlags(*run, run_flags);
+  bool check_json = false;
+  CLI::App* check =
+      app.add_subcommand("check", "Report what this host supports, with the fix for each gap");
+  check->add_flag("--json", check_json, "Print the report as JSON (gaol.check/v1)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "gaol: %s (see gaol --help)\n", e.what());
+    return gaol::cli::kExitGaolFailed;
+  }
+  if (run->parsed()) return gaol::cli::RunCommand(*run, run_flags);
+  return gaol::cli::CheckCommand(check_json);
+}

@@ -1,0 +1,271 @@
+#include "sandbox/cli/run_flags.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "sandbox/spec/units.h"
+
+namespace gaol::cli {
+namespace {
+
+std::vector<std::string> Split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, sep);) parts.push_back(part);
+  if (!text.empty() && text.back() == sep) parts.emplace_back();
+  return parts;
+}
+
+std::optional<std::uint64_t> ParseRlimitValue(const std::string& text) {
+  if (text == "unlimited" || text == "-1") return RLIM_INFINITY;
+  return ParseU64(text);
+}
+
+Result<std::string> ReadWholeFile(const std::string& path, const char* flag) {
+  std::ifstream in(path);
+  if (!in)
+    return Invalid(fmt::format("{} `{}`", flag, path),
+                   fmt::format("a readable file ({})", std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status ApplyNamespaces(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  if (run.count("--share")) {
+    for (const auto& name : Split(f.share, ',')) {
+      if (name == "net")
+        spec.network = Network::kHost;
+      else if (name == "ipc")
+        spec.share.ipc = true;
+      else if (name == "uts")
+        spec.share.uts = true;
+      else if (name == "pid")
+        spec.share.pid = true;
+      else if (name == "cgroup")
+        spec.share.cgroup = true;
+      else
+        return Invalid(fmt::format("--share `{}`", name),
+                       "a comma-separated list of net, ipc, uts, pid, cgroup");
+    }
+  }
+  if (run.count("--network")) {
+    if (f.network == "none")
+      spec.network = Network::kNone;
+    else if (f.network == "host")
+      spec.network = Network::kHost;
+    else
+      return Invalid(fmt::format("--network `{}`", f.network), "none or host");
+  }
+  if (run.count("--hostname")) spec.hostname = f.hostname;
+  for (auto [flag, text, slot] :
+       {std::tuple{"--uid", &f.uid, &spec.uid}, {"--gid", &f.gid, &spec.gid}}) {
+    if (!run.count(flag)) continue;
+    auto id = ParseU32(*text);
+    if (!id || *id == UINT32_MAX)
+      return Invalid(fmt::format("{} `{}`", flag, *text), "an ID from 0 to 4294967294");
+    *slot = *id;
+  }
+  for (auto [flag, text, slot] : {std::tuple{"--map-users", &f.map_users, &spec.map_users},
+                                  {"--map-groups", &f.map_groups, &spec.map_groups}}) {
+    if (!run.count(flag)) continue;
+    auto map = ParseIdMap(flag, *text);
+    if (!map) return tl::unexpected(map.error());
+    *slot = std::move(*map);
+  }
+  return {};
+}
+
+Status ApplyFilesystem(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  if (run.count("--rootfs")) spec.rootfs = f.rootfs;
+  if (run.count("--read-only")) spec.read_only = f.read_only;
+  if (run.count("--chroot")) spec.chroot = f.chroot;
+  if (run.count("--workdir")) spec.workdir = f.workdir;
+  for (const auto& v : f.volumes) {
+    auto m = ParseVolume(v);
+    if (!m) return tl::unexpected(m.error());
+    spec.mounts.push_back(std::move(*m));
+  }
+  for (auto [list, ro] : {std::pair{&f.binds, false}, {&f.ro_binds, true}}) {
+    for (const auto& [src, dst] : *list) {
+      spec.mounts.push_back(
+          {.type = MountType::kBind, .source = src, .target = dst, .read_only = ro});
+    }
+  }
+  for (const auto& t : f.tmpfs) {
+    auto m = ParseTmpfs(t);
+    if (!m) return tl::unexpected(m.error());
+    spec.mounts.push_back(std::move(*m));
+  }
+  return {};
+}
+
+Status ApplyEnv(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  if (run.count("--clear-env")) spec.clear_env = f.clear_env;
+  for (const auto& path : f.env_files) {
+    auto text = ReadWholeFile(path, "--env-file");
+    if (!text) return tl::unexpected(text.error());
+    auto entries = ParseEnvFile(*text, path);
+    if (!entries) return tl::unexpected(entries.error());
+    for (auto& [k, v] : *entries) spec.env[k] = v;
+  }
+  for (const auto& e : f.env) {
+    auto eq = e.find('=');
+    if (e.empty() || eq == 0) return Invalid(fmt::format("--env `{}`", e), "NAME=VALUE or NAME");
+    if (eq != std::string::npos) {
+      spec.env[e.substr(0, eq)] = e.substr(eq + 1);
+    } else if (const char* value = std::getenv(e.c_str())) {
+      spec.env[e] = value;  // Docker's `-e NAME`: the caller's value, when it has one
+    }
+  }
+  return {};
+}
+
+Status ApplyLimitsAndIo(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  if (run.count("--wall-time-limit")) {
+    auto d = ParseDuration(f.wall_time_limit);
+    if (!d || *d <= 0)
+      return Invalid(fmt::format("--wall-time-limit `{}`", f.wall_time_limit),
+                     "a duration above 0 such as 5s, 500ms or 1.5");
+    spec.limits.wall_time_limit_seconds = *d;
+  }
+  if (run.count("--output-limit")) {
+    auto n = ParseSize(f.output_limit);
+    if (!n || *n == 0)
+      return Invalid(fmt::format("--output-limit `{}`", f.output_limit),
+                     "a size above 0 such as 64m, 512k or 1048576");
+    spec.limits.output_limit_bytes = *n;
+  }
+  for (const auto& u : f.ulimits) {
+    auto limit = ParseUlimit(u);
+    if (!limit) return tl::unexpected(limit.error());
+    spec.ulimits[limit->first] = limit->second;
+  }
+  if (f.interactive) spec.stdin_path = "-";
+  if (run.count("--stdin")) spec.stdin_path = f.stdin_path;
+  if (run.count("--stdout")) spec.stdout_path = f.stdout_path;
+  if (run.count("--stderr")) spec.stderr_path = f.stderr_path;
+  if (!f.command.empty()) spec.command = f.command;
+  return {};
+}
+
+}  // namespace
+
+Result<MountSpec> ParseVolume(const std::string& text) {
+  auto parts = Split(text, ':');
+  auto bad = [&] {
+    return Invalid(fmt::format("--volume `{}`", text),
+                   "SRC:DST or SRC:DST:ro or SRC:DST:rw with absolute paths");
+  };
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) return bad();
+  MountSpec m{.type = MountType::kBind, .source = parts[0], .target = parts[1]};
+  if (parts.size() == 3) {
+    if (parts[2] == "ro")
+      m.read_only = true;
+    else if (parts[2] != "rw")
+      return bad();
+  }
+  return m;
+}
+
+Result<MountSpec> ParseTmpfs(const std::string& text) {
+  MountSpec m{.type = MountType::kTmpfs};
+  auto colon = text.find(':');
+  m.target = text.substr(0, colon);
+  if (colon != std::string::npos) {
+    std::string option = text.substr(colon + 1);
+    auto size = option.starts_with("size=") ? ParseSize(option.substr(5)) : std::nullopt;
+    if (!size || *size == 0)
+      return Invalid(fmt::format("--tmpfs `{}`", text),
+                     "DST or DST:size=N with N a size such as 64m");
+    m.size_bytes = *size;
+  }
+  return m;
+}
+
+Result<std::pair<std::string, RlimitSpec>> ParseUlimit(const std::string& text) {
+  auto eq = text.find('=');
+  std::string name = text.substr(0, eq);
+  if (eq == std::string::npos || !UlimitResources().count(name)) {
+    return Invalid(fmt::format("--ulimit `{}`", text),
+                   "NAME=SOFT[:HARD] with NAME one of as, core, cpu, data, fsize, locks, memlock, "
+                   "msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack");
+  }
+  auto values = Split(text.substr(eq + 1), ':');
+  std::optional<std::uint64_t> soft = values.empty() ? std::nullopt : ParseRlimitValue(values[0]);
+  std::optional<std::uint64_t> hard = values.size() == 2 ? ParseRlimitValue(values[1]) : soft;
+  if (!soft || !hard || values.size() > 2) {
+    return Invalid(fmt::format("--ulimit `{}`", text), "numbers or \"unlimited\" as SOFT[:HARD]");
+  }
+  return std::pair{name, RlimitSpec{*soft, *hard}};
+}
+
+Result<IdMapSpec> ParseIdMap(const std::string& flag, const std::string& text) {
+  IdMapSpec map;
+  if (text == "auto") {
+    map.automatic = true;
+    return map;
+  }
+  for (const auto& range : Split(text, ',')) {
+    auto parts = Split(range, ':');
+    std::optional<std::uint32_t> in, out, count;
+    if (parts.size() == 3) {
+      in = ParseU32(parts[0]);
+      out = ParseU32(parts[1]);
+      count = ParseU32(parts[2]);
+    }
+    if (!in || !out || !count || *count == 0) {
+      return Invalid(fmt::format("{} `{}`", flag, text),
+                     "auto or INSIDE:OUTSIDE:COUNT[,INSIDE:OUTSIDE:COUNT...]");
+    }
+    map.ranges.push_back({*in, *out, *count});
+  }
+  return map;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseEnvFile(const std::string& text,
+                                                                      const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream lines(text);
+  std::string line;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line = line.substr(first);
+    auto eq = line.find('=');
+    if (eq == 0)
+      return Invalid(fmt::format("--env-file `{}` line {}", path, number), "NAME=VALUE or NAME");
+    if (eq != std::string::npos) {
+      out.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+    } else if (const char* value = std::getenv(line.c_str())) {
+      out.emplace_back(line, value);
+    }
+  }
+  return out;
+}
+
+Result<JobSpec> BuildSpec(const CLI::App& run, const RunFlags& f) {
+  JobSpec spec;
+  if (!f.spec_file.empty()) {
+    auto text = ReadWholeFile(f.spec_file, "--spec");
+    if (!text) return tl::unexpected(text.error());
+    auto parsed = SpecFromJsonText(*text);
+    if (!parsed)
+      return tl::unexpected(
+          std::move(parsed.error()).With(fmt::format("--spec `{}`", f.spec_file)));
+    spec = std::move(*parsed);
+  }
+  Status s = ApplyNamespaces(run, f, spec)
+                 .and_then([&] { return ApplyFilesystem(run, f, spec); })
+                 .and_then([&] { return ApplyEnv(run, f, spec); })
+                 .and_then([&] { return ApplyLimitsAndIo(run, f, spec); })
+                 .and_then([&] { return ValidateSpec(spec); });
+  if (!s) return tl::unexpected(s.error());
+  return spec;
+}
+
+}  // namespace gaol::cli

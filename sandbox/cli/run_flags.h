@@ -1,0 +1,44 @@
+// `gaol run`'s flags: each one has a JobSpec field. Parsing flags and applying them to a spec are
+// separate, so --spec FILE can be read first and the flags given override it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sandbox/spec/job_spec.h"
+
+namespace gaol::cli {
+
+struct RunFlags {
+  std::string spec_file;
+  bool print_spec = false;
+  std::string share, network, hostname, rootfs, workdir;
+  std::string uid, gid, map_users, map_groups;
+  std::vector<std::string> volumes, tmpfs, ulimits, env, env_files;
+  std::vector<std::pair<std::string, std::string>> binds, ro_binds;
+  bool read_only = true, chroot = false, clear_env = false, interactive = false;
+  std::string wall_time_limit, output_limit;
+  std::string stdin_path, stdout_path, stderr_path;
+  std::string result_path;
+  int result_fd = -1;
+  bool quiet = false;
+  std::vector<std::string> command;
+};
+
+void AddRunFlags(CLI::App& run, RunFlags& flags);
+
+// The spec from --spec (or the defaults), with every flag given on the command line applied.
+Result<JobSpec> BuildSpec(const CLI::App& run, const RunFlags& flags);
+
+// Parsers for the flag syntaxes, exposed for tests.
+Result<MountSpec> ParseVolume(const std::string& text);
+Result<MountSpec> ParseTmpfs(const std::string& text);
+Result<std::pair<std::string, RlimitSpec>> ParseUlimit(const std::string& text);
+Result<IdMapSpec> ParseIdMap(const std::string& flag, const std::string& text);
+// Docker's env-file format: KEY=VALUE lines, '#' comments, a bare KEY takes the caller's value.
+Result<std::vector<std::pair<std::string, std::string>>> ParseEnvFile(const std::string& text,
+                                                                      const std::string& path);
+
+}  // namespace gaol::cli

@@ -1,0 +1,48 @@
+// The launch pipeline's vocabulary: one name per step, used for logs, errors, metric labels and
+// timings alike. The order of the enumerators is the order in which the steps run.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace gaol {
+
+enum class Step : std::uint8_t {
+  kValidate,    // parent: reject bad flags and spec fields
+  kPlan,        // parent: the pure plan
+  kOpenIo,      // parent: open --stdin/--stdout/--stderr files and the output pipes
+  kClone,       // parent: clone3 into the new namespaces
+  kIdMap,       // parent: uid_map, setgroups, gid_map; then release the child
+  kFds,         // child: arrange fds 0-4, close every other one
+  kMounts,      // child: build the new root on a tmpfs
+  kPivotRoot,   // child: pivot_root (or chroot) into it, detach the old root
+  kNetwork,     // child: bring lo up
+  kHostname,    // child: sethostname
+  kRlimits,     // child: setrlimit
+  kSession,     // child: setsid, so the job has no controlling terminal
+  kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
+  kInit,        // child: PID 1 forks the job
+  kExec,        // job: execve
+  kSupervise,   // parent: the io_uring loop
+  kCollect,     // parent: reap, rusage, verdict
+  kCleanup,     // parent: nothing left behind
+  kCount,
+};
+
+inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
+
+constexpr std::string_view StepName(Step step) {
+  constexpr std::array<std::string_view, kStepCount> kNames = {
+      "validate",     "plan",       "open_io", "clone",     "id_map",  "fds",
+      "mounts",       "pivot_root", "network", "hostname",  "rlimits", "session",
+      "no_new_privs", "init",       "exec",    "supervise", "collect", "cleanup",
+  };
+  auto i = static_cast<std::size_t>(step);
+  return i < kStepCount ? kNames[i] : std::string_view("unknown");
+}
+
+constexpr std::size_t StepIndex(Step step) { return static_cast<std::size_t>(step); }
+
+}  // namespace gaol

@@ -1,0 +1,42 @@
+// What the sandbox's processes tell the parent, over one CLOEXEC pipe (fd 3 in the sandbox).
+// Each record is written with one write() below PIPE_BUF, so records never interleave:
+//   kError  a set-up step failed (PID 1), or execve failed (the job); step, errno, detail
+//   kReady  the job is about to execve: the step timings and the monotonic time of the exec
+//   kExit   PID 1 reaped the job: its wait status and the rusage of everything PID 1 reaped
+// Between clone and exec nothing allocates: records are filled with snprintf and sent as is.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <cstdint>
+
+#include "sandbox/common/step.h"
+
+namespace gaol {
+
+struct ChildReport {
+  enum Kind : std::uint32_t { kNone = 0, kError = 1, kReady = 2, kExit = 3 };
+  std::uint32_t kind = kNone;
+  std::uint32_t step = 0;
+  std::int32_t err = 0;
+  std::int32_t wait_status = 0;
+  std::uint64_t exec_ns = 0;               // CLOCK_MONOTONIC at the job's execve
+  std::uint64_t step_ns[kStepCount] = {};  // how long each step took, in the sandbox
+  struct rusage usage = {};
+  char detail[1024] = {};
+};
+static_assert(sizeof(ChildReport) < 4096, "a report must be written atomically (PIPE_BUF)");
+
+// Fixed descriptors inside the sandbox, before the job's execve.
+inline constexpr int kReportFd = 3;  // CLOEXEC: the job's exec closes it
+inline constexpr int kSyncFd = 4;    // the parent writes one byte once the ID maps are in place
+
+std::uint64_t MonotonicNs() noexcept;
+
+// Fills an error record ("<what>: ..." in detail) and returns false, for `return Fail...` in
+// the child's step functions.
+bool ChildFail(ChildReport& report, Step step, int err, const char* fmt, ...) noexcept
+    __attribute__((format(printf, 4, 5)));
+void SendReport(const ChildReport& report) noexcept;
+
+}  // namespace gaol

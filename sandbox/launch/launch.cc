@@ -1,0 +1,111 @@
+#include "sandbox/launch/launch.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "sandbox/child/child_init.h"
+#include "sandbox/common/syscalls.h"
+#include "sandbox/launch/child_report.h"
+
+namespace gaol {
+namespace {
+
+Result<std::array<UniqueFd, 2>> MakePipe(Step step, const char* what) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return Fail(step, "pipe2", what);
+  return std::array<UniqueFd, 2>{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// argv/envp as the child needs them: char* arrays into the plan's strings, built before clone.
+std::vector<char*> CStrings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+pid_t Clone3(std::uint64_t flags, int* pidfd) {
+  clone_args args = {};
+  args.flags = flags;
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+}
+
+}  // namespace
+
+int OwnedChild::Signal(int sig) const { return pidfd_ ? PidfdSendSignal(pidfd_.Get(), sig) : -1; }
+
+Result<int> OwnedChild::Reap(struct rusage* usage) {
+  int status = 0;
+  pid_t got;
+  do {
+    got = wait4(pid_, &status, 0, usage);
+  } while (got < 0 && errno == EINTR);
+  if (got != pid_) return Fail(Step::kCollect, "wait4", std::to_string(pid_));
+  pid_ = -1;
+  pidfd_.Reset();
+  return status;
+}
+
+void OwnedChild::KillAndReap() {
+  if (pid_ <= 0) return;
+  Signal(SIGKILL);
+  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  pidfd_.Reset();
+}
+
+Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io) {
+  auto report = MakePipe(Step::kClone, "report pipe");
+  if (!report) return tl::unexpected(report.error());
+  auto sync = MakePipe(Step::kClone, "sync pipe");
+  if (!sync) return tl::unexpected(sync.error());
+  std::vector<char*> argv = CStrings(plan.argv);
+  std::vector<char*> envp = CStrings(plan.envp);
+  std::vector<int> source_fds(plan.mounts.size(), -1);
+  ChildContext ctx;
+  ctx.plan = &plan;
+  ctx.stdin_fd = io.stdin_fd;
+  ctx.stdout_fd = io.stdout_w.Get();
+  ctx.stderr_fd = io.stderr_w.Get();
+  ctx.report_fd = (*report)[1].Get();
+  ctx.sync_fd = (*sync)[0].Get();
+  ctx.argv = argv.data();
+  ctx.envp = envp.data();
+  ctx.rootfs.source_fds = source_fds.data();
+
+  Launched out;
+  std::uint64_t start = MonotonicNs();
+  int pidfd = -1;
+  pid_t pid = Clone3(plan.clone_flags, &pidfd);
+  if (pid < 0)
+    return Fail(Step::kClone, "clone3", "new user, mount, pid, uts, ipc, net, cgroup namespaces");
+  if (pid == 0) RunSandboxInitInChild(ctx);  // never returns
+  out.clone_ns = MonotonicNs() - start;
+  out.child = OwnedChild(pid, UniqueFd(pidfd));
+  // The parent keeps none of the sandbox's ends: EOF must mean the sandbox side closed them.
+  (*report)[1].Reset();
+  (*sync)[0].Reset();
+  io.stdout_w.Reset();
+  io.stderr_w.Reset();
+
+  start = MonotonicNs();
+  if (auto s = WriteIdMapsFromParent(pid, plan.id_map); !s) return tl::unexpected(s.error());
+  char go = 1;
+  if (write((*sync)[1].Get(), &go, 1) != 1)
+    return Fail(Step::kIdMap, "release the child", "sync pipe");
+  out.id_map_ns = MonotonicNs() - start;
+  out.report_r = std::move((*report)[0]);
+  return out;
+}
+
+}  // namespace gaol

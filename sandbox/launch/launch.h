@@ -1,0 +1,67 @@
+// The parent side of the launch: clone3 into the new namespaces, write the ID maps, release the
+// child. Only this module forks.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <array>
+#include <utility>
+
+#include "sandbox/common/error.h"
+#include "sandbox/common/unique_fd.h"
+#include "sandbox/plan/plan.h"
+
+namespace gaol {
+
+// Owns the sandbox's PID 1 through its pidfd: kills and reaps it unless released.
+class OwnedChild {
+ public:
+  OwnedChild() = default;
+  OwnedChild(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  OwnedChild(OwnedChild&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)) {}
+  OwnedChild& operator=(OwnedChild&& other) noexcept {
+    if (this != &other) {
+      KillAndReap();
+      pid_ = std::exchange(other.pid_, -1);
+      pidfd_ = std::move(other.pidfd_);
+    }
+    return *this;
+  }
+  ~OwnedChild() { KillAndReap(); }
+
+  pid_t Pid() const { return pid_; }
+  int PidFd() const { return pidfd_.Get(); }
+  int Signal(int sig) const;
+  // wait4 on the exited child; the child is no longer owned afterwards.
+  Result<int> Reap(struct rusage* usage);
+
+ private:
+  void KillAndReap();
+  pid_t pid_ = -1;
+  UniqueFd pidfd_;
+};
+
+// Descriptors the job's stdio is made of, in the parent's numbering; the write ends of the pipes
+// are closed in the parent by LaunchSandbox.
+struct LaunchIo {
+  int stdin_fd = -1;
+  UniqueFd stdout_w;
+  UniqueFd stderr_w;
+};
+
+struct Launched {
+  OwnedChild child;
+  UniqueFd report_r;  // ChildReport records; EOF when PID 1 is gone
+  std::uint64_t clone_ns = 0;
+  std::uint64_t id_map_ns = 0;
+};
+
+Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io);
+
+// The single-ID case writes /proc/PID/{setgroups,uid_map,gid_map}; ranges go through the setuid
+// helpers newuidmap/newgidmap.
+Status WriteIdMapsFromParent(pid_t pid, const IdMapPlan& maps);
+
+}  // namespace gaol

@@ -1,0 +1,102 @@
+#include "sandbox/plan/host_facts.h"
+
+#include <fmt/format.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "sandbox/spec/units.h"
+
+namespace gaol {
+namespace {
+
+HostEntry Inspect(const std::string& path) {
+  HostEntry e{path};
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return e;
+  if (S_ISLNK(st.st_mode)) {
+    char buf[4096];
+    ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);
+    if (n <= 0) return e;
+    e.kind = HostEntry::Kind::kSymlink;
+    e.link_target.assign(buf, static_cast<std::size_t>(n));
+  } else {
+    e.kind = S_ISDIR(st.st_mode) ? HostEntry::Kind::kDir : HostEntry::Kind::kFile;
+  }
+  return e;
+}
+
+std::string ReadFile(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string UserName(uid_t uid) {
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found) return {};
+  return pw.pw_name;
+}
+
+// The paths the spec names on the host must exist; said before anything is created.
+Status CheckSpecPaths(const JobSpec& spec) {
+  struct stat st;
+  if (spec.rootfs) {
+    if (stat(spec.rootfs->c_str(), &st) != 0) {
+      return Invalid(fmt::format("--rootfs `{}`", *spec.rootfs),
+                     fmt::format("an existing directory ({})", std::strerror(errno)));
+    }
+    if (!S_ISDIR(st.st_mode))
+      return Invalid(fmt::format("--rootfs `{}`", *spec.rootfs), "a directory");
+  }
+  for (const auto& m : spec.mounts) {
+    if (m.type == MountType::kBind && stat(m.source.c_str(), &st) != 0) {
+      return Invalid(fmt::format("--volume source `{}`", m.source),
+                     fmt::format("an existing host path ({})", std::strerror(errno)));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<IdRange> ParseSubordinateIds(const std::string& text, const std::string& user,
+                                         uid_t uid) {
+  std::vector<IdRange> out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto first = line.find(':');
+    auto second = line.find(':', first == std::string::npos ? first : first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    std::string owner = line.substr(0, first);
+    if (owner != user && owner != std::to_string(uid)) continue;
+    auto start = ParseU32(line.substr(first + 1, second - first - 1));
+    auto count = ParseU32(line.substr(second + 1));
+    if (start && count && *count > 0) out.push_back({0, *start, *count});
+  }
+  return out;
+}
+
+Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
+  if (auto s = CheckSpecPaths(spec); !s) return tl::unexpected(s.error());
+  HostFacts facts;
+  facts.uid = getuid();
+  facts.gid = getgid();
+  if (!spec.rootfs) {
+    for (const auto& path : HostViewPaths()) facts.entries.push_back(Inspect(path));
+  }
+  if (!spec.map_users.Empty() || !spec.map_groups.Empty()) {
+    std::string user = UserName(facts.uid);
+    facts.subuid = ParseSubordinateIds(ReadFile("/etc/subuid"), user, facts.uid);
+    facts.subgid = ParseSubordinateIds(ReadFile("/etc/subgid"), user, facts.uid);
+  }
+  return facts;
+}
+
+}  // namespace gaol

@@ -1,0 +1,48 @@
+// RunResult: the whole outcome of one run (schema gaol.result/v1). A job that crashes or runs
+// out of time is a successful run with a verdict; only gaol's own failure is an error.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+
+#include "sandbox/common/error.h"
+
+namespace gaol {
+
+inline constexpr const char* kResultSchema = "gaol.result/v1";
+
+enum class RunStatus { kOk, kNonzeroExit, kSignaled, kWallTimeLimit, kOutputLimit, kSetupError };
+
+std::string_view RunStatusName(RunStatus status);
+
+struct RunResult {
+  RunStatus status = RunStatus::kSetupError;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  double wall_time_seconds = 0;
+  double cpu_time_seconds = 0;
+  double user_time_seconds = 0;
+  double system_time_seconds = 0;
+  std::uint64_t peak_memory_bytes = 0;  // the largest peak RSS of the job's processes (rusage)
+  bool oom_killed = false;
+  std::optional<std::uint64_t> pids_peak;  // needs the cgroup accounting; null until then
+  bool output_truncated = false;
+  std::uint64_t stdout_bytes = 0;
+  std::uint64_t stderr_bytes = 0;
+  double wall_time_kill_latency_seconds = 0;       // deadline to kill, when the wall limit fired
+  std::map<std::string, std::string> enforcement;  // limit -> "supervisor" | "rlimit" | ...
+  double launch_total_seconds = 0;                 // gaol's start to the job's execve
+  std::map<Step, double> launch_steps;             // seconds per step, parent's and child's
+  std::optional<Error> error;
+
+  // gaol's exit status, as `docker run`: the job's own, 128+N for signal N, 125 when gaol
+  // failed, 126 when the command cannot be executed, 127 when it is not found.
+  int ExitStatus() const;
+};
+
+nlohmann::json ResultToJson(const RunResult& result);
+
+}  // namespace gaol

@@ -1,0 +1,217 @@
+#include "sandbox/run.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/launch/child_report.h"
+#include "sandbox/launch/launch.h"
+#include "sandbox/plan/host_facts.h"
+#include "sandbox/supervisor/supervisor.h"
+
+namespace gaol {
+namespace {
+
+struct JobIo {
+  UniqueFd stdin_file;  // when --stdin FILE (or /dev/null)
+  int stdin_fd = -1;
+  UniqueFd stdout_r, stderr_r;
+  LaunchIo launch;
+  UniqueFd stdout_file, stderr_file;
+  int stdout_dest = -1, stderr_dest = -1;
+};
+
+Result<UniqueFd> OpenFile(const std::string& path, int flags, const char* what) {
+  UniqueFd fd(open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY, 0644));
+  if (!fd) return Fail(Step::kOpenIo, fmt::format("open {}", what), path);
+  return fd;
+}
+
+Result<JobIo> OpenIo(const JobSpec& spec, const CallerStdio& stdio) {
+  JobIo io;
+  if (spec.stdin_path && *spec.stdin_path == "-") {
+    io.stdin_fd = stdio.in;
+  } else {
+    auto in = OpenFile(spec.stdin_path.value_or("/dev/null"), O_RDONLY, "--stdin");
+    if (!in) return tl::unexpected(in.error());
+    io.stdin_file = std::move(*in);
+    io.stdin_fd = io.stdin_file.Get();
+  }
+  for (auto [path, file, dest, caller, what] :
+       {std::tuple{&spec.stdout_path, &io.stdout_file, &io.stdout_dest, stdio.out, "--stdout"},
+        std::tuple{&spec.stderr_path, &io.stderr_file, &io.stderr_dest, stdio.err, "--stderr"}}) {
+    if (*path) {
+      auto f = OpenFile(**path, O_WRONLY | O_CREAT | O_TRUNC, what);
+      if (!f) return tl::unexpected(f.error());
+      *file = std::move(*f);
+      *dest = file->Get();
+    } else {
+      *dest = caller;
+    }
+  }
+  for (auto [r, w] :
+       {std::pair{&io.stdout_r, &io.launch.stdout_w}, {&io.stderr_r, &io.launch.stderr_w}}) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return Fail(Step::kOpenIo, "pipe2", "job output");
+    r->Reset(fds[0]);
+    w->Reset(fds[1]);
+  }
+  io.launch.stdin_fd = io.stdin_fd;
+  return io;
+}
+
+// The caller's SIGTERM/SIGINT/SIGHUP/SIGQUIT go to the sandbox, not to gaol: blocked here and read
+// from a signalfd by the supervisor. Restored when the run is over.
+class ForwardedSignals {
+ public:
+  ForwardedSignals() {
+    sigemptyset(&set_);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set_, sig);
+    sigprocmask(SIG_BLOCK, &set_, &old_);
+    fd_.Reset(signalfd(-1, &set_, SFD_CLOEXEC));
+  }
+  ~ForwardedSignals() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
+  int Fd() const { return fd_.Get(); }
+
+ private:
+  sigset_t set_, old_;
+  UniqueFd fd_;
+};
+
+double Seconds(std::uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+double Seconds(const timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+Error ErrorFromReport(const ChildReport& report) {
+  return Error{static_cast<Step>(report.step), report.err, report.detail, {}, {}};
+}
+
+// The verdict, from what the supervisor saw and what PID 1 reported.
+void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& init_usage,
+           std::uint64_t start_ns, RunResult& result) {
+  const ChildReport* ready = nullptr;
+  const ChildReport* exit = nullptr;
+  for (const auto& r : seen.reports) {
+    if (r.kind == ChildReport::kError) result.error = ErrorFromReport(r);
+    if (r.kind == ChildReport::kReady) ready = &r;
+    if (r.kind == ChildReport::kExit) exit = &r;
+  }
+  const ChildReport* timings = exit ? exit : ready;
+  if (timings) {
+    for (std::size_t i = StepIndex(Step::kFds); i <= StepIndex(Step::kInit); ++i) {
+      if (timings->step_ns[i])
+        result.launch_steps[static_cast<Step>(i)] = Seconds(timings->step_ns[i]);
+    }
+  }
+  if (ready) result.launch_total_seconds = Seconds(ready->exec_ns - start_ns);
+  if (ready && seen.exit_ns > ready->exec_ns)
+    result.wall_time_seconds = Seconds(seen.exit_ns - ready->exec_ns);
+  // PID 1's RUSAGE_CHILDREN counts the job and everything it left; without PID 1's report (it was
+  // killed) the parent's wait4 still counts PID 1 itself.
+  const struct rusage& usage = exit ? exit->usage : init_usage;
+  result.user_time_seconds = Seconds(usage.ru_utime);
+  result.system_time_seconds = Seconds(usage.ru_stime);
+  result.cpu_time_seconds = result.user_time_seconds + result.system_time_seconds;
+  result.peak_memory_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+  result.stdout_bytes = seen.stdout_bytes;
+  result.stderr_bytes = seen.stderr_bytes;
+  result.output_truncated = seen.output_exceeded;
+  int status = exit ? exit->wait_status : init_status;
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  if (result.error) {
+    result.status = RunStatus::kSetupError;
+    result.exit_code.reset();
+    result.signal.reset();
+  } else if (seen.wall_time_exceeded) {
+    result.status = RunStatus::kWallTimeLimit;
+    result.wall_time_kill_latency_seconds = Seconds(seen.kill_latency_ns);
+  } else if (seen.output_exceeded) {
+    result.status = RunStatus::kOutputLimit;
+  } else if (!ready) {
+    result.status = RunStatus::kSetupError;
+    result.error =
+        Error{Step::kInit, 0, "the sandbox's PID 1 ended before the job started", {}, {}};
+  } else if (result.signal) {
+    result.status = RunStatus::kSignaled;
+  } else {
+    result.status = result.exit_code == 0 ? RunStatus::kOk : RunStatus::kNonzeroExit;
+  }
+}
+
+void NoteEnforcement(const JobSpec& spec, RunResult& result) {
+  if (spec.limits.wall_time_limit_seconds) result.enforcement["wall_time_limit"] = "supervisor";
+  if (spec.limits.output_limit_bytes) result.enforcement["output_limit"] = "supervisor";
+}
+
+Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, std::uint64_t start_ns,
+                          RunResult& result) {
+  ForwardedSignals signals;
+  auto launched = LaunchSandbox(plan, std::move(io.launch));
+  if (!launched) return tl::unexpected(launched.error());
+  result.launch_steps[Step::kClone] = Seconds(launched->clone_ns);
+  result.launch_steps[Step::kIdMap] = Seconds(launched->id_map_ns);
+  SuperviseRequest request;
+  request.pidfd = launched->child.PidFd();
+  request.report_r = launched->report_r.Get();
+  request.stdout_r = io.stdout_r.Get();
+  request.stderr_r = io.stderr_r.Get();
+  request.stdout_dest = io.stdout_dest;
+  request.stderr_dest = io.stderr_dest;
+  request.signal_fd = signals.Fd();
+  request.wall_time_limit_seconds = spec.limits.wall_time_limit_seconds;
+  request.output_limit_bytes = spec.limits.output_limit_bytes;
+  auto seen = Supervise(request);
+  if (!seen) return tl::unexpected(seen.error());
+  struct rusage usage = {};
+  auto status = launched->child.Reap(&usage);
+  if (!status) return tl::unexpected(status.error());
+  Judge(*seen, *status, usage, start_ns, result);
+  return {};
+}
+
+}  // namespace
+
+std::string HintFor(const Error& error) {
+  if (error.step == Step::kClone &&
+      (error.err == EPERM || error.err == ENOSPC || error.err == EACCES)) {
+    return "unprivileged user namespaces are unavailable here; `gaol check` names the fix "
+           "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, or Ubuntu's "
+           "kernel.apparmor_restrict_unprivileged_userns)";
+  }
+  if (error.step == Step::kSupervise && (error.err == EPERM || error.err == ENOSYS)) {
+    return "io_uring is disabled here: sysctl -w kernel.io_uring_disabled=0";
+  }
+  return {};
+}
+
+RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* observer) {
+  RunResult result;
+  std::uint64_t start = MonotonicNs();
+  if (observer) observer->OnStarted();
+  auto fail = [&](Error e) {
+    result.status = RunStatus::kSetupError;
+    result.error = std::move(e);
+    if (observer) observer->OnFinished(result);
+    return result;
+  };
+  auto facts = GatherHostFacts(spec);
+  if (!facts) return fail(facts.error());
+  auto plan = MakePlan(spec, *facts);
+  if (!plan) return fail(plan.error());
+  std::uint64_t planned = MonotonicNs();
+  result.launch_steps[Step::kPlan] = Seconds(planned - start);
+  auto io = OpenIo(spec, stdio);
+  if (!io) return fail(io.error());
+  result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);
+  NoteEnforcement(spec, result);
+  if (auto s = LaunchAndSupervise(spec, *plan, *io, start, result); !s) return fail(s.error());
+  if (observer) observer->OnFinished(result);
+  return result;
+}
+
+}  // namespace gaol

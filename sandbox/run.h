@@ -1,0 +1,31 @@
+// The library's entry point: JobSpec in, RunResult out. The CLI (and later the server and the
+// bench harness) call this; nothing below reads flags.
+#pragma once
+
+#include "sandbox/result/result.h"
+#include "sandbox/spec/job_spec.h"
+
+namespace gaol {
+
+// What the launcher tells whoever watches (metrics/ implements this; the core knows nothing of
+// Prometheus).
+class LaunchObserver {
+ public:
+  virtual ~LaunchObserver() = default;
+  virtual void OnStarted() {}
+  virtual void OnFinished(const RunResult&) {}
+};
+
+// Standard streams of the caller that the job's stdio defaults to.
+struct CallerStdio {
+  int in = 0, out = 1, err = 2;
+};
+
+RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},
+                 LaunchObserver* observer = nullptr);
+
+// The fix for common environment failures (user namespaces disabled or restricted, no
+// io_uring), in one place; empty when there is none to give.
+std::string HintFor(const Error& error);
+
+}  // namespace gaol

@@ -1,0 +1,103 @@
+// JobSpec: the whole job as plain data. The CLI, the spec file and (later) the server all build
+// this struct; nothing downstream reads flags. It round-trips to JSON (schema gaol.spec/v1).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sandbox/common/error.h"
+
+namespace gaol {
+
+inline constexpr const char* kSpecSchema = "gaol.spec/v1";
+
+enum class MountType { kBind, kTmpfs };
+
+struct MountSpec {
+  MountType type = MountType::kBind;
+  std::string source;  // bind: a host path
+  std::string target;  // absolute path inside the sandbox
+  bool read_only = false;
+  std::optional<std::uint64_t> size_bytes;  // tmpfs only
+  bool operator==(const MountSpec&) const = default;
+};
+
+// One range of an ID map: `count` IDs from `inside` map to `outside` on the host.
+struct IdRange {
+  std::uint32_t inside = 0;
+  std::uint32_t outside = 0;
+  std::uint32_t count = 0;
+  bool operator==(const IdRange&) const = default;
+};
+
+// --map-users / --map-groups: nothing, "auto" (the caller's /etc/subuid range), or explicit ranges.
+struct IdMapSpec {
+  bool automatic = false;
+  std::vector<IdRange> ranges;
+  bool Empty() const { return !automatic && ranges.empty(); }
+  bool operator==(const IdMapSpec&) const = default;
+};
+
+struct RlimitSpec {
+  std::uint64_t soft = 0;  // RLIM_INFINITY for "unlimited"
+  std::uint64_t hard = 0;
+  bool operator==(const RlimitSpec&) const = default;
+};
+
+struct LimitsSpec {
+  std::optional<double> wall_time_limit_seconds;
+  std::optional<std::uint64_t> output_limit_bytes;
+  bool operator==(const LimitsSpec&) const = default;
+};
+
+// Namespaces the job shares with the caller instead of getting its own.
+struct ShareSpec {
+  bool ipc = false;
+  bool uts = false;
+  bool pid = false;
+  bool cgroup = false;
+  bool operator==(const ShareSpec&) const = default;
+};
+
+enum class Network { kNone, kHost };
+
+struct JobSpec {
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;  // added to the minimal environment
+  bool clear_env = false;                  // start from an empty environment instead
+  std::string workdir = "/";
+  std::string hostname = "gaol";
+  Network network = Network::kNone;
+  ShareSpec share;
+  std::optional<std::uint32_t> uid;  // inside; default: the caller's own
+  std::optional<std::uint32_t> gid;
+  IdMapSpec map_users;
+  IdMapSpec map_groups;
+  std::optional<std::string> rootfs;  // default: the host view
+  bool read_only = true;              // the root itself
+  bool chroot = false;                // chroot instead of pivot_root (weaker)
+  std::vector<MountSpec> mounts;
+  LimitsSpec limits;
+  std::map<std::string, RlimitSpec> ulimits;  // Docker's names: nofile, nproc, core, ...
+  std::optional<std::string> stdin_path;      // null: /dev/null; "-": gaol's own stdin
+  std::optional<std::string> stdout_path;     // null: gaol's own stdout
+  std::optional<std::string> stderr_path;     // null: gaol's own stderr
+  bool operator==(const JobSpec&) const = default;
+};
+
+nlohmann::json SpecToJson(const JobSpec& spec);
+// Strict: an unknown key or a value of the wrong type is an error naming the field.
+Result<JobSpec> SpecFromJson(const nlohmann::json& json);
+Result<JobSpec> SpecFromJsonText(const std::string& text);
+
+// Cross-field rules and value ranges; the CLI and the spec reader both end here.
+Status ValidateSpec(const JobSpec& spec);
+
+// Docker's ulimit names.
+const std::map<std::string, int>& UlimitResources();
+
+}  // namespace gaol

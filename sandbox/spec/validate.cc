@@ -1,0 +1,114 @@
+// Cross-field rules and value ranges. Pure: no file system access (that is the host check's job,
+// still before anything is created).
+#include <fmt/format.h>
+
+#include <set>
+
+#include "sandbox/spec/job_spec.h"
+#include "sandbox/spec/paths.h"
+
+namespace gaol {
+namespace {
+
+Status ValidateMounts(const JobSpec& spec) {
+  std::set<std::string> targets;
+  for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+    const MountSpec& m = spec.mounts[i];
+    std::string name = fmt::format("spec field `mounts[{}]", i);
+    if (!IsCleanAbsolutePath(m.target) || m.target == "/") {
+      return Invalid(
+          name + ".target`",
+          fmt::format("an absolute path other than / without . or .. (got \"{}\")", m.target));
+    }
+    if (m.target == "/proc" || m.target.starts_with("/proc/")) {
+      return Invalid(name + ".target`", fmt::format("a path outside /proc (got \"{}\")", m.target));
+    }
+    if (!targets.insert(m.target).second) {
+      return Invalid(name + ".target`",
+                     fmt::format("one mount per target (\"{}\" is given twice)", m.target));
+    }
+    if (m.type == MountType::kBind && !IsCleanAbsolutePath(m.source)) {
+      return Invalid(name + ".source`",
+                     fmt::format("an absolute host path (got \"{}\")", m.source));
+    }
+    if (m.type == MountType::kBind && m.size_bytes) {
+      return Invalid(name + ".size_bytes`", "no size on a bind mount");
+    }
+    if (m.type == MountType::kTmpfs && m.size_bytes && *m.size_bytes == 0) {
+      return Invalid(name + ".size_bytes`", "a size above 0");
+    }
+  }
+  return {};
+}
+
+bool ValidHostname(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+Status ValidateIdMap(const IdMapSpec& map, const char* field) {
+  for (std::size_t i = 0; i < map.ranges.size(); ++i) {
+    const IdRange& r = map.ranges[i];
+    if (r.count == 0 || std::uint64_t{r.inside} + r.count > (1ULL << 32) - 1 ||
+        std::uint64_t{r.outside} + r.count > (1ULL << 32) - 1) {
+      return Invalid(fmt::format("spec field `{}[{}]`", field, i),
+                     "a range of at least one ID that stays below 4294967295");
+    }
+  }
+  return {};
+}
+
+Status ValidateProcess(const JobSpec& spec) {
+  if (spec.command.empty() || spec.command[0].empty()) {
+    return Invalid("command", "a command to run (gaol run [OPTIONS] -- COMMAND [ARG...])");
+  }
+  if (!IsCleanAbsolutePath(spec.workdir)) {
+    return Invalid("spec field `workdir`",
+                   fmt::format("an absolute path without . or .. (got \"{}\")", spec.workdir));
+  }
+  if (!ValidHostname(spec.hostname)) {
+    return Invalid("spec field `hostname`",
+                   fmt::format("1 to 64 letters, digits, '-' or '.' (got \"{}\")", spec.hostname));
+  }
+  for (const auto& [key, value] : spec.env) {
+    if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos ||
+        value.find('\0') != std::string::npos) {
+      return Invalid(fmt::format("spec field `env.{}`", key),
+                     "a name without '=' and a value without NUL");
+    }
+  }
+  for (const auto& [name, limit] : spec.ulimits) {
+    if (limit.soft > limit.hard) {
+      return Invalid(fmt::format("spec field `ulimits.{}`", name),
+                     "a soft limit not above the hard limit");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status ValidateSpec(const JobSpec& spec) {
+  if (auto s = ValidateProcess(spec); !s) return s;
+  if (spec.rootfs && !IsCleanAbsolutePath(*spec.rootfs)) {
+    return Invalid("spec field `rootfs`",
+                   fmt::format("an absolute host path (got \"{}\")", *spec.rootfs));
+  }
+  if (spec.limits.output_limit_bytes && *spec.limits.output_limit_bytes == 0) {
+    return Invalid("spec field `limits.output_limit_bytes`", "a size above 0");
+  }
+  if (auto s = ValidateIdMap(spec.map_users, "map_users"); !s) return s;
+  if (auto s = ValidateIdMap(spec.map_groups, "map_groups"); !s) return s;
+  for (auto [path, field] : {std::pair{&spec.stdin_path, "stdin"},
+                             {&spec.stdout_path, "stdout"},
+                             {&spec.stderr_path, "stderr"}}) {
+    if (*path && (*path)->empty())
+      return Invalid(fmt::format("spec field `{}`", field), "a file path");
+  }
+  return ValidateMounts(spec);
+}
+
+}  // namespace gaol

@@ -1,0 +1,223 @@
+#include "sandbox/supervisor/supervisor.h"
+
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+
+#include "sandbox/common/syscalls.h"
+
+namespace gaol {
+namespace {
+
+enum Source : std::uint64_t {
+  kPid,
+  kStdout,
+  kStderr,
+  kReport,
+  kSignal,
+  kWallDeadline,
+  kDrainDeadline
+};
+
+// After PID 1 exits, its pid namespace is gone and the pipes reach EOF at once; this bounds the
+// wait when the pid namespace is shared and a straggler still holds a pipe.
+constexpr long kDrainNs = 500'000'000;
+
+class Loop {
+ public:
+  explicit Loop(const SuperviseRequest& request) : req_(request) {}
+  ~Loop() {
+    if (ready_) io_uring_queue_exit(&ring_);
+  }
+
+  Result<SuperviseOutcome> Run();
+
+ private:
+  struct Stream {
+    int fd = -1;
+    int dest = -1;
+    bool open = false;
+    std::uint64_t* counted = nullptr;
+    std::array<char, 64 * 1024> buf;
+  };
+
+  io_uring_sqe* Sqe();
+  void Read(Source source, int fd, void* buf, unsigned len);
+  void ArmDeadline(Source source, __kernel_timespec* ts, unsigned flags);
+  void OnOutput(Stream& stream, int res, Source source);
+  void OnReport(int res);
+  void Deliver(Stream& stream, const char* data, std::size_t n);
+  void Kill();
+  bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
+
+  const SuperviseRequest& req_;
+  io_uring ring_;
+  bool ready_ = false;
+  Stream out_, err_;
+  ChildReport incoming_;
+  bool report_open_ = false;
+  bool exited_ = false;
+  bool killed_ = false;
+  bool drained_ = false;
+  std::uint64_t deadline_ns_ = 0;
+  signalfd_siginfo siginfo_;
+  __kernel_timespec wall_ts_ = {}, drain_ts_ = {};
+  SuperviseOutcome outcome_;
+};
+
+io_uring_sqe* Loop::Sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) {
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+void Loop::Read(Source source, int fd, void* buf, unsigned len) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_read(sqe, fd, buf, len, static_cast<__u64>(-1));
+  io_uring_sqe_set_data64(sqe, source);
+}
+
+void Loop::ArmDeadline(Source source, __kernel_timespec* ts, unsigned flags) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_timeout(sqe, ts, 0, flags);
+  io_uring_sqe_set_data64(sqe, source);
+}
+
+void Loop::Kill() {
+  if (killed_ || exited_) return;
+  killed_ = true;
+  // SIGKILL to a pid namespace's init takes every process of the namespace with it.
+  PidfdSendSignal(req_.pidfd, SIGKILL);
+}
+
+void Loop::Deliver(Stream& stream, const char* data, std::size_t n) {
+  std::uint64_t total = outcome_.stdout_bytes + outcome_.stderr_bytes;
+  if (outcome_.output_exceeded) return;
+  if (req_.output_limit_bytes && total + n > *req_.output_limit_bytes) {
+    n = static_cast<std::size_t>(*req_.output_limit_bytes - total);
+    outcome_.output_exceeded = true;
+    Kill();
+  }
+  *stream.counted += n;
+  while (n > 0 && stream.dest >= 0) {
+    ssize_t w = write(stream.dest, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      stream.dest = -1;  // the reader went away: keep counting, stop copying
+      break;
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void Loop::OnOutput(Stream& stream, int res, Source source) {
+  if (res == -EINTR || res == -EAGAIN) {
+    Read(source, stream.fd, stream.buf.data(), stream.buf.size());
+  } else if (res <= 0) {
+    stream.open = false;
+  } else {
+    Deliver(stream, stream.buf.data(), static_cast<std::size_t>(res));
+    Read(source, stream.fd, stream.buf.data(), stream.buf.size());
+  }
+}
+
+void Loop::OnReport(int res) {
+  if (res == -EINTR || res == -EAGAIN) {
+    Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+    return;
+  }
+  if (res != static_cast<int>(sizeof(incoming_))) {
+    report_open_ = false;  // EOF (or a torn record, which a writer below PIPE_BUF cannot make)
+    return;
+  }
+  outcome_.reports.push_back(incoming_);
+  if (incoming_.kind == ChildReport::kReady && req_.wall_time_limit_seconds) {
+    // The wall clock starts at the job's execve, not at gaol's own set-up.
+    deadline_ns_ = incoming_.exec_ns +
+                   static_cast<std::uint64_t>(std::llround(*req_.wall_time_limit_seconds * 1e9));
+    wall_ts_.tv_sec = static_cast<long long>(deadline_ns_ / 1'000'000'000ULL);
+    wall_ts_.tv_nsec = static_cast<long long>(deadline_ns_ % 1'000'000'000ULL);
+    ArmDeadline(kWallDeadline, &wall_ts_, IORING_TIMEOUT_ABS);
+  }
+  Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+}
+
+Result<SuperviseOutcome> Loop::Run() {
+  int rc = io_uring_queue_init(16, &ring_, 0);
+  if (rc < 0)
+    return Fail(Step::kSupervise, "io_uring_queue_init (is kernel.io_uring_disabled set?)",
+                "16 entries", -rc);
+  ready_ = true;
+  out_ = {req_.stdout_r, req_.stdout_dest, true, &outcome_.stdout_bytes, {}};
+  err_ = {req_.stderr_r, req_.stderr_dest, true, &outcome_.stderr_bytes, {}};
+  report_open_ = true;
+  io_uring_sqe* poll = Sqe();
+  io_uring_prep_poll_add(poll, req_.pidfd, POLLIN);
+  io_uring_sqe_set_data64(poll, kPid);
+  Read(kStdout, out_.fd, out_.buf.data(), out_.buf.size());
+  Read(kStderr, err_.fd, err_.buf.data(), err_.buf.size());
+  Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+  if (req_.signal_fd >= 0) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
+  while (!Done() && !drained_) {
+    io_uring_submit(&ring_);
+    io_uring_cqe* cqe;
+    rc = io_uring_wait_cqe(&ring_, &cqe);
+    if (rc == -EINTR) continue;
+    if (rc < 0) return Fail(Step::kSupervise, "io_uring_wait_cqe", "", -rc);
+    auto source = static_cast<Source>(io_uring_cqe_get_data64(cqe));
+    int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    switch (source) {
+      case kPid:
+        exited_ = true;
+        outcome_.exit_ns = MonotonicNs();
+        drain_ts_.tv_nsec = kDrainNs;
+        ArmDeadline(kDrainDeadline, &drain_ts_, 0);
+        break;
+      case kStdout:
+        OnOutput(out_, res, kStdout);
+        break;
+      case kStderr:
+        OnOutput(err_, res, kStderr);
+        break;
+      case kReport:
+        OnReport(res);
+        break;
+      case kSignal:
+        if (res == static_cast<int>(sizeof(siginfo_)) && !exited_) {
+          PidfdSendSignal(req_.pidfd, static_cast<int>(siginfo_.ssi_signo));
+        }
+        if (res > 0 || res == -EINTR) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
+        break;
+      case kWallDeadline:
+        if (res == -ETIME && !exited_) {
+          outcome_.wall_time_exceeded = true;
+          outcome_.kill_latency_ns = MonotonicNs() - deadline_ns_;
+          Kill();
+        }
+        break;
+      case kDrainDeadline:
+        if (res == -ETIME) drained_ = true;
+        break;
+    }
+  }
+  return std::move(outcome_);
+}
+
+}  // namespace
+
+Result<SuperviseOutcome> Supervise(const SuperviseRequest& request) {
+  Loop loop(request);
+  return loop.Run();
+}
+
+}  // namespace gaol

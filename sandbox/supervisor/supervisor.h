@@ -1,0 +1,37 @@
+// Step kSupervise: one io_uring loop (liburing) that watches the sandbox's PID 1 through its
+// pidfd, copies the job's output to its destinations under the output cap, reads the sandbox's
+// reports, arms the wall-time deadline once the job has exec'd, and forwards the caller's
+// SIGTERM/SIGINT/SIGHUP/SIGQUIT to PID 1.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "sandbox/common/error.h"
+#include "sandbox/launch/child_report.h"
+
+namespace gaol {
+
+struct SuperviseRequest {
+  int pidfd = -1;
+  int report_r = -1;
+  int stdout_r = -1, stderr_r = -1;        // the job's output pipes
+  int stdout_dest = -1, stderr_dest = -1;  // where the output goes
+  int signal_fd = -1;                      // signalfd of the signals to forward, or -1
+  std::optional<double> wall_time_limit_seconds;
+  std::optional<std::uint64_t> output_limit_bytes;  // stdout and stderr together
+};
+
+struct SuperviseOutcome {
+  std::vector<ChildReport> reports;
+  std::uint64_t exit_ns = 0;  // CLOCK_MONOTONIC when PID 1 was seen to exit
+  bool wall_time_exceeded = false;
+  bool output_exceeded = false;
+  std::uint64_t kill_latency_ns = 0;  // from the deadline to the kill, when one was due
+  std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // captured and passed on
+};
+
+Result<SuperviseOutcome> Supervise(const SuperviseRequest& request);
+
+}  // namespace gaol

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
                "gaol"};
   app.set_version_flag("--version", "gaol " GAOL_VERSION);
   app.require_subcommand(1);
+  app.allow_extras();  // `run` takes its command from what follows its own flags
   gaol::cli::RunFlags run_flags;
   CLI::App* run = app.add_subcommand("run", "Run one job: gaol run [OPTIONS] -- COMMAND [ARG...]");
   gaol::cli::AddRunFlags(*run, run_flags);
@@ -46,6 +47,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gaol: %s (see gaol --help)\n", e.what());
     return gaol::cli::kExitGaolFailed;
   }
-  if (run->parsed()) return gaol::cli::RunCommand(*run, run_flags);
+  if (run->parsed()) {
+    run_flags.command = run->remaining().empty() ? app.remaining() : run->remaining();
+    return gaol::cli::RunCommand(*run, run_flags);
+  }
+  if (!check->remaining().empty() || !app.remaining().empty()) {
+    std::fprintf(stderr, "gaol: check: expected no arguments (see gaol check --help)\n");
+    return gaol::cli::kExitGaolFailed;
+  }
   return gaol::cli::CheckCommand(check_json);
 }

@@ -70,9 +70,10 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--result-fd", f.result_fd, "Write the result JSON to this open descriptor")
       ->type_name("N");
   run.add_flag("-q,--quiet", f.quiet, "No message from gaol itself on stderr");
-  run.add_option("command", f.command, "The command and its arguments")
-      ->type_name("COMMAND [ARG...]");
+  // Everything from the first argument that is not a flag (or after `--`) is the command, with
+  // its own flags: `gaol run --hostname x python3 -c ...` as with `docker run`.
   run.prefix_command();
+  run.footer("Run as: gaol run [OPTIONS] [--] COMMAND [ARG...]");
 }
 
 namespace {

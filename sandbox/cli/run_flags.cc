@@ -149,6 +149,10 @@ Status ApplyLimitsAndIo(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   if (run.count("--stdin")) spec.stdin_path = f.stdin_path;
   if (run.count("--stdout")) spec.stdout_path = f.stdout_path;
   if (run.count("--stderr")) spec.stderr_path = f.stderr_path;
+  // CLI11 passes an unknown flag on as the start of the command: a command never starts with '-'.
+  if (!f.command.empty() && f.command[0].starts_with("-")) {
+    return Invalid(fmt::format("flag `{}`", f.command[0]), "a flag `gaol run --help` lists");
+  }
   if (!f.command.empty()) spec.command = f.command;
   return {};
 }
@@ -176,6 +180,8 @@ Result<MountSpec> ParseTmpfs(const std::string& text) {
   MountSpec m{.type = MountType::kTmpfs};
   auto colon = text.find(':');
   m.target = text.substr(0, colon);
+  if (m.target.empty())
+    return Invalid(fmt::format("--tmpfs `{}`", text), "DST or DST:size=N with DST a path");
   if (colon != std::string::npos) {
     std::string option = text.substr(colon + 1);
     auto size = option.starts_with("size=") ? ParseSize(option.substr(5)) : std::nullopt;
@@ -224,6 +230,8 @@ Result<IdMapSpec> ParseIdMap(const std::string& flag, const std::string& text) {
     }
     map.ranges.push_back({*in, *out, *count});
   }
+  if (map.ranges.empty())
+    return Invalid(fmt::format("{} `{}`", flag, text), "auto or INSIDE:OUTSIDE:COUNT[,...]");
   return map;
 }
 

@@ -24,6 +24,7 @@ struct RunFlags {
   std::string result_path;
   int result_fd = -1;
   bool quiet = false;
+  // What follows the flags: CLI11 leaves it in run's remaining() or, after `--`, in the parent's.
   std::vector<std::string> command;
 };
 

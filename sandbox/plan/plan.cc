@@ -88,11 +88,12 @@ void AddEtc(const JobSpec& spec, const Plan& plan, const HostFacts& facts,
   if (plan.gid != 65534) group += "nogroup:x:65534:\n";
   ops.push_back(FileOp("/etc/passwd", passwd));
   ops.push_back(FileOp("/etc/group", group));
-  ops.push_back(FileOp("/etc/hostname", spec.hostname + "\n"));
+  // Sharing the caller's UTS namespace, the host name is the caller's, not spec.hostname.
+  if (!spec.share.uts) ops.push_back(FileOp("/etc/hostname", spec.hostname + "\n"));
   if (spec.network == Network::kNone) {
-    ops.push_back(FileOp("/etc/hosts", fmt::format("127.0.0.1\tlocalhost\n::1\tlocalhost "
-                                                   "ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-                                                   spec.hostname)));
+    std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    if (!spec.share.uts) hosts += fmt::format("127.0.1.1\t{}\n", spec.hostname);
+    ops.push_back(FileOp("/etc/hosts", hosts));
   } else {
     AddHostEntry(facts, "/etc/hosts", ops);
   }
@@ -314,7 +315,9 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   plan.argv = spec.command;
   std::map<std::string, std::string> env;
   if (!spec.clear_env) {
-    for (auto& [k, v] : MinimalEnv(spec.hostname)) env[k] = v;
+    for (auto& [k, v] : MinimalEnv(spec.hostname)) {
+      if (k != "HOSTNAME" || !spec.share.uts) env[k] = v;
+    }
   }
   for (const auto& [k, v] : spec.env) env[k] = v;
   for (const auto& [k, v] : env) plan.envp.push_back(k + "=" + v);

@@ -69,11 +69,19 @@ std::optional<std::uint64_t> ParseSize(std::string_view text) {
     }
     if (multiplier != 1) text.remove_suffix(1);
   }
+  // A whole number stays exact (a double holds only 53 bits).
+  if (text.find('.') == std::string_view::npos) {
+    auto whole = ParseU64(text);
+    if (!whole || *whole > std::numeric_limits<std::uint64_t>::max() / multiplier)
+      return std::nullopt;
+    return *whole * multiplier;
+  }
   auto number = ParseDecimal(text);
   if (!number) return std::nullopt;
   double bytes = *number * static_cast<double>(multiplier);
-  if (bytes >= 1.8e19) return std::nullopt;
-  return static_cast<std::uint64_t>(std::llround(bytes));
+  // 2^64 and above do not fit; llround would overflow from 2^63 on.
+  if (!(bytes < 18446744073709551616.0)) return std::nullopt;
+  return static_cast<std::uint64_t>(std::round(bytes));
 }
 
 std::optional<double> ParseDuration(std::string_view text) {

@@ -1,0 +1,155 @@
+#include "tests/integration/harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace gaol::it {
+namespace {
+
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  if (!value)
+    throw std::runtime_error(std::string(name) + " is not set (run via run-unprivileged.sh)");
+  return value;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Reads the three pipes until all reach EOF.
+void Pump(int out_fd, int err_fd, int result_fd, pid_t pid, GaolRun& run, std::string& result_text,
+          const std::function<void(pid_t, const std::string&)>& on_output) {
+  pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {result_fd, POLLIN, 0}};
+  std::string* sinks[3] = {&run.out, &run.err, &result_text};
+  int open = 3;
+  while (open > 0) {
+    if (poll(fds, 3, 60000) <= 0) throw std::runtime_error("gaol produced nothing for 60 s");
+    for (int i = 0; i < 3; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[65536];
+      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+        continue;
+      }
+      sinks[i]->append(buf, static_cast<std::size_t>(n));
+      if (i == 0 && on_output) on_output(pid, run.out);
+    }
+  }
+}
+
+}  // namespace
+
+const std::string& GaolBin() {
+  static const std::string path = Env("GAOL_BIN");
+  return path;
+}
+
+const std::string& ProbeDir() {
+  static const std::string path = Env("GAOL_PROBE_DIR");
+  return path;
+}
+
+nlohmann::json GaolRun::Probe() const {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line[0] == '{') return nlohmann::json::parse(line, nullptr, false);
+  }
+  return nullptr;
+}
+
+GaolRun RunGaol(const std::vector<std::string>& args,
+                const std::function<void(pid_t pid, const std::string& out)>& on_output) {
+  int out[2], err[2], res[2];
+  if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(res, O_CLOEXEC))
+    throw std::runtime_error("pipe2");
+  std::vector<std::string> argv_strings = {GaolBin(), "run", "--result-fd", "3"};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    dup2(res[1], 3);
+    execv(argv[0], argv.data());
+    _exit(99);
+  }
+  close(out[1]);
+  close(err[1]);
+  close(res[1]);
+  GaolRun run;
+  std::string result_text;
+  Pump(out[0], err[0], res[0], pid, run, result_text, on_output);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  run.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!result_text.empty()) run.result = nlohmann::json::parse(result_text, nullptr, false);
+  return run;
+}
+
+GaolRun RunProbe(const std::vector<std::string>& flags,
+                 const std::vector<std::string>& probe_args) {
+  std::vector<std::string> args = {"--ro-bind", ProbeDir(), "/probe"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  args.push_back("--");
+  args.push_back("/probe/gaol-probe");
+  args.insert(args.end(), probe_args.begin(), probe_args.end());
+  return RunGaol(args);
+}
+
+Leftovers TakeLeftovers() {
+  Leftovers left;
+  std::string self = std::to_string(getpid());
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos || name == self) continue;
+    std::string cmdline = ReadFile("/proc/" + name + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.starts_with(GaolBin() + " run")) left.processes.push_back(name + ": " + cmdline);
+    std::string status = ReadFile("/proc/" + name + "/status");
+    if (status.find("\nPPid:\t" + self + "\n") != std::string::npos)
+      left.children.push_back(name + ": " + cmdline);
+  }
+  std::string mounts = ReadFile("/proc/self/mountinfo");
+  left.mounts = static_cast<std::size_t>(std::count(mounts.begin(), mounts.end(), '\n'));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)entry;
+    ++left.fds;
+  }
+  return left;
+}
+
+std::string MakeTempDir(mode_t mode) {
+  char templ[] = "/tmp/gaol-it-XXXXXX";
+  if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp");
+  chmod(templ, mode);
+  return templ;
+}
+
+void RemoveTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+}  // namespace gaol::it

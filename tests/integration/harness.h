@@ -1,0 +1,48 @@
+// Runs gaol as a subprocess the way a user would, and reads back what it printed, its exit status
+// and its result JSON (over --result-fd 3). The test binary itself runs as an unprivileged uid
+// (tests/integration/run-unprivileged.sh).
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gaol::it {
+
+struct GaolRun {
+  int exit_status = -1;  // gaol's own exit status (or 128+N if gaol itself was killed)
+  std::string out, err;
+  nlohmann::json result;  // null when gaol wrote none
+  // The probe's one JSON line on stdout, parsed; null if stdout held none.
+  nlohmann::json Probe() const;
+};
+
+// Paths of the staged binaries (GAOL_BIN, GAOL_PROBE_DIR from the environment).
+const std::string& GaolBin();
+const std::string& ProbeDir();  // bind this at /probe to run /probe/gaol-probe inside
+
+// gaol run <flags> -- <command>; `on_output` sees stdout as it arrives and may act (send a
+// signal to `pid`); `stdin_data` is fed to gaol's stdin.
+GaolRun RunGaol(const std::vector<std::string>& args,
+                const std::function<void(pid_t pid, const std::string& out)>& on_output = {});
+
+// gaol run --ro-bind PROBE_DIR /probe <flags> -- /probe/gaol-probe <probe_args>
+GaolRun RunProbe(const std::vector<std::string>& flags, const std::vector<std::string>& probe_args);
+
+// What a run may not leave behind: processes of ours running gaol, children of this process, and
+// mounts in this mount namespace.
+struct Leftovers {
+  std::vector<std::string> processes;
+  std::vector<std::string> children;
+  std::size_t mounts = 0;
+  std::size_t fds = 0;
+};
+Leftovers TakeLeftovers();
+
+std::string MakeTempDir(mode_t mode = 0755);
+void RemoveTree(const std::string& path);
+
+}  // namespace gaol::it

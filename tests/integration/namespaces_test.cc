@@ -1,0 +1,94 @@
+// What the job sees of its namespaces, as reported by the probe from inside.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "tests/integration/harness.h"
+
+using gaol::it::RunProbe;
+
+TEST_CASE("default isolation: ids, pids, hostname, network", "[namespaces]") {
+  auto run = RunProbe({}, {"report"});
+  REQUIRE(run.exit_status == 0);
+  REQUIRE(run.result["status"] == "ok");
+  auto p = run.Probe();
+  REQUIRE(p.is_object());
+  std::string me = std::to_string(getuid());
+  SECTION("the caller's own uid and gid inside, mapped one to one, setgroups denied") {
+    CHECK(p["uid"] == getuid());
+    CHECK(p["gid"] == getgid());
+    CHECK(p["uid_map"] == nlohmann::json::array({me + " " + me + " 1"}));
+    CHECK(p["setgroups"] == nlohmann::json::array({"deny"}));
+    CHECK(p["groups"].empty());
+  }
+  SECTION("the job is pid 2 under gaol's PID 1, and no host process is visible") {
+    CHECK(p["pid"] == 2);
+    CHECK(p["ppid"] == 1);
+    CHECK(p["pids"] == nlohmann::json::array({1, 2}));
+  }
+  SECTION("hostname gaol, only lo, up") {
+    CHECK(p["hostname"] == "gaol");
+    REQUIRE(p["interfaces"].size() == 1);
+    CHECK(p["interfaces"][0]["name"] == "lo");
+    CHECK(p["interfaces"][0]["up"] == true);
+  }
+  SECTION("a new session without a controlling terminal, no capabilities, no_new_privs") {
+    CHECK(p["sid"] == 1);  // PID 1's session: the job has no terminal to push input into
+    CHECK(p["controlling_tty"] == false);
+    CHECK(p["cap_eff"] == "0000000000000000");
+    CHECK(p["cap_prm"] == "0000000000000000");
+    CHECK(p["no_new_privs"] == 1);
+  }
+}
+
+TEST_CASE("--uid and --gid choose the ids inside", "[namespaces]") {
+  auto run = RunProbe({"--uid", "0", "--gid", "0"}, {"report"});
+  REQUIRE(run.exit_status == 0);
+  auto p = run.Probe();
+  CHECK(p["uid"] == 0);
+  CHECK(p["gid"] == 0);
+  CHECK(p["uid_map"] == nlohmann::json::array({"0 " + std::to_string(getuid()) + " 1"}));
+}
+
+TEST_CASE("--hostname sets the UTS name", "[namespaces]") {
+  auto run = RunProbe({"--hostname", "judge-7"}, {"report"});
+  REQUIRE(run.exit_status == 0);
+  CHECK(run.Probe()["hostname"] == "judge-7");
+}
+
+TEST_CASE("--network host keeps the host's interfaces", "[namespaces]") {
+  std::ifstream dev("/proc/net/dev");
+  std::string line;
+  int host_interfaces = -2;  // two header lines
+  while (std::getline(dev, line)) ++host_interfaces;
+  auto run = RunProbe({"--network", "host"}, {"report"});
+  REQUIRE(run.exit_status == 0);
+  CHECK(static_cast<int>(run.Probe()["interfaces"].size()) == host_interfaces);
+}
+
+TEST_CASE("--share pid sees the host's processes", "[namespaces]") {
+  auto run = RunProbe({"--share", "pid"}, {"report"});
+  REQUIRE(run.exit_status == 0);
+  auto p = run.Probe();
+  CHECK(p["pid"] != 2);
+  CHECK(p["pids"].size() > 2);
+}
+
+TEST_CASE("--map-users auto maps the caller's subordinate range, or says what is missing",
+          "[namespaces]") {
+  auto run = RunProbe({"--map-users", "auto", "--map-groups", "auto"}, {"report"});
+  std::ifstream subuid("/etc/subuid");
+  std::string all((std::istreambuf_iterator<char>(subuid)), std::istreambuf_iterator<char>());
+  bool has_range = all.find(std::to_string(getuid()) + ":") != std::string::npos ||
+                   all.find("nobody:") != std::string::npos;
+  if (has_range) {
+    REQUIRE(run.exit_status == 0);
+    auto p = run.Probe();
+    CHECK(p["uid_map"].size() >= 2);
+    CHECK(p["gid_map"].size() >= 2);
+  } else {
+    CHECK(run.exit_status == 125);
+    CHECK(run.err.find("/etc/subuid") != std::string::npos);
+  }
+}

@@ -1,0 +1,117 @@
+// PID 1, the job's process, its environment, stdio and exit statuses.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/integration/harness.h"
+
+using gaol::it::RunGaol;
+using gaol::it::RunProbe;
+
+TEST_CASE("exit statuses follow docker run", "[process]") {
+  SECTION("the job's own code") {
+    auto run = RunProbe({}, {"exit", "3"});
+    CHECK(run.exit_status == 3);
+    CHECK(run.result["status"] == "nonzero_exit");
+    CHECK(run.result["exit_code"] == 3);
+  }
+  SECTION("a crash is signaled with its signal, 128+N") {
+    auto run = RunProbe({}, {"crash"});
+    CHECK(run.exit_status == 128 + SIGSEGV);
+    CHECK(run.result["status"] == "signaled");
+    CHECK(run.result["signal"] == SIGSEGV);
+    CHECK(run.result["signal_name"] == "SIGSEGV");
+    CHECK(run.result["exit_code"].is_null());
+  }
+  SECTION("a command not found is 127") {
+    auto run = RunGaol({"--", "no-such-command-here"});
+    CHECK(run.exit_status == 127);
+    CHECK(run.result["status"] == "setup_error");
+    CHECK(run.result["error"]["step"] == "exec");
+    CHECK(run.result["error"]["errno"] == "ENOENT");
+  }
+  SECTION("a command that cannot be executed is 126") {
+    auto run = RunGaol({"--", "/etc/passwd"});
+    CHECK(run.exit_status == 126);
+    CHECK(run.result["error"]["errno"] == "EACCES");
+  }
+}
+
+TEST_CASE("PID 1 reaps orphans", "[process]") {
+  auto run = RunProbe({}, {"orphan"});
+  REQUIRE(run.exit_status == 0);
+  CHECK(run.Probe()["reaped"] == true);
+}
+
+TEST_CASE("PID 1 forwards SIGTERM from gaol's caller to the job", "[process]") {
+  bool sent = false;
+  auto run = RunProbe({}, {"sigterm"});  // warm: the binary's pages are cached
+  run = RunGaol({"--ro-bind", gaol::it::ProbeDir(), "/probe", "--", "/probe/gaol-probe", "sigterm"},
+                [&](pid_t pid, const std::string& out) {
+                  if (!sent && out.find("\"ready\":true") != std::string::npos) {
+                    kill(pid, SIGTERM);
+                    sent = true;
+                  }
+                });
+  REQUIRE(sent);
+  CHECK(run.out.find("\"got\":\"SIGTERM\"") != std::string::npos);
+  CHECK(run.exit_status == 42);
+  CHECK(run.result["status"] == "nonzero_exit");
+}
+
+TEST_CASE("environment: minimal by default, -e, --env-file, --clear-env", "[process]") {
+  std::string dir = gaol::it::MakeTempDir();
+  std::ofstream(dir + "/env") << "# comment\nFROM_FILE=1\n\nOTHER=two words\n";
+  auto run = RunProbe({"-e", "A=b", "--env-file", dir + "/env"}, {"report"});
+  auto env = run.Probe()["env"];
+  CHECK(env["A"] == "b");
+  CHECK(env["FROM_FILE"] == "1");
+  CHECK(env["OTHER"] == "two words");
+  CHECK(env["HOME"] == "/tmp");
+  auto clear = RunProbe({"--clear-env", "-e", "ONLY=1"}, {"report"});
+  CHECK(clear.Probe()["env"] == nlohmann::json({{"ONLY", "1"}}));
+  gaol::it::RemoveTree(dir);
+}
+
+TEST_CASE("--stdin, --stdout and --stderr files", "[process]") {
+  std::string dir = gaol::it::MakeTempDir(0777);
+  std::ofstream(dir + "/in") << "line one\n";
+  auto run = RunGaol({"--stdin", dir + "/in", "--stdout", dir + "/out", "--stderr", dir + "/err",
+                      "--", "/bin/sh", "-c", "cat; echo oops >&2"});
+  REQUIRE(run.exit_status == 0);
+  std::stringstream out, err;
+  out << std::ifstream(dir + "/out").rdbuf();
+  err << std::ifstream(dir + "/err").rdbuf();
+  CHECK(out.str() == "line one\n");
+  CHECK(err.str() == "oops\n");
+  CHECK(run.out.empty());
+  CHECK(run.result["stdout_bytes"] == 9);
+  CHECK(run.result["stderr_bytes"] == 5);
+  gaol::it::RemoveTree(dir);
+}
+
+TEST_CASE("--ulimit sets the job's rlimits", "[process]") {
+  auto run = RunProbe({"--ulimit", "fsize=1000"}, {"write", "/tmp/f", "5000"});
+  auto p = run.Probe();
+  CHECK(p["ok"] == false);
+  CHECK(p["errno"] == "EFBIG");
+  CHECK(p["written"] == 1000);
+}
+
+TEST_CASE("the result accounts for the run", "[process]") {
+  auto run = RunGaol({"--", "/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"});
+  REQUIRE(run.exit_status == 0);
+  auto r = run.result;
+  CHECK(r["schema"] == "gaol.result/v1");
+  CHECK(r["cpu_time_seconds"] > 0.0);
+  CHECK(r["wall_time_seconds"] >= r["cpu_time_seconds"].get<double>() * 0.9);
+  CHECK(r["peak_memory_bytes"] > 100000);
+  for (const char* step : {"plan", "clone", "id_map", "mounts", "pivot_root", "network"}) {
+    INFO(step);
+    CHECK(r["launch"]["steps"][step] > 0.0);
+  }
+  CHECK(r["launch"]["total_seconds"] > 0.0);
+}

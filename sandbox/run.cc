@@ -100,9 +100,10 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
     if (r.kind == ChildReport::kReady) ready = &r;
     if (r.kind == ChildReport::kExit) exit = &r;
   }
-  const ChildReport* timings = exit ? exit : ready;
-  if (timings) {
-    for (std::size_t i = StepIndex(Step::kFds); i <= StepIndex(Step::kInit); ++i) {
+  // PID 1 timed its own steps, the job its own (init, rlimits) on its copy of the record.
+  for (const ChildReport* timings : {exit, ready}) {
+    if (!timings) continue;
+    for (std::size_t i = StepIndex(Step::kFds); i < StepIndex(Step::kExec); ++i) {
       if (timings->step_ns[i])
         result.launch_steps[static_cast<Step>(i)] = Seconds(timings->step_ns[i]);
     }

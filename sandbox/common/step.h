@@ -20,10 +20,10 @@ enum class Step : std::uint8_t {
   kPivotRoot,   // child: pivot_root (or chroot) into it, detach the old root
   kNetwork,     // child: bring lo up
   kHostname,    // child: sethostname
-  kRlimits,     // child: setrlimit
   kSession,     // child: setsid, so the job has no controlling terminal
   kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
   kInit,        // child: PID 1 forks the job
+  kRlimits,     // job: setrlimit
   kExec,        // job: execve
   kSupervise,   // parent: the io_uring loop
   kCollect,     // parent: reap, rusage, verdict
@@ -35,9 +35,9 @@ inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount)
 
 constexpr std::string_view StepName(Step step) {
   constexpr std::array<std::string_view, kStepCount> kNames = {
-      "validate",     "plan",       "open_io", "clone",     "id_map",  "fds",
-      "mounts",       "pivot_root", "network", "hostname",  "rlimits", "session",
-      "no_new_privs", "init",       "exec",    "supervise", "collect", "cleanup",
+      "validate", "plan",       "open_io", "clone",     "id_map",  "fds",
+      "mounts",   "pivot_root", "network", "hostname",  "session", "no_new_privs",
+      "init",     "rlimits",    "exec",    "supervise", "collect", "cleanup",
   };
   auto i = static_cast<std::size_t>(step);
   return i < kStepCount ? kNames[i] : std::string_view("unknown");

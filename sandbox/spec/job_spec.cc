@@ -87,7 +87,10 @@ class FieldReader {
   Status Unsigned(const char* key, std::optional<T>& out) const {
     const json* v = Find(key);
     if (!v) return {};
-    if (!v->is_number_unsigned() || v->get<std::uint64_t>() > std::numeric_limits<T>::max()) {
+    // A non-negative integer built in C++ (not parsed from text) is stored as a signed one.
+    bool non_negative =
+        v->is_number_unsigned() || (v->is_number_integer() && v->get<std::int64_t>() >= 0);
+    if (!non_negative || v->get<std::uint64_t>() > std::numeric_limits<T>::max()) {
       return Invalid(Name(key), "a non-negative integer");
     }
     out = v->get<T>();

@@ -80,7 +80,15 @@ Status ValidateProcess(const JobSpec& spec) {
                      "a name without '=' and a value without NUL");
     }
   }
+  for (auto [id, field] : {std::pair{spec.uid, "uid"}, {spec.gid, "gid"}}) {
+    if (id && *id == UINT32_MAX)
+      return Invalid(fmt::format("spec field `{}`", field), "an ID from 0 to 4294967294");
+  }
   for (const auto& [name, limit] : spec.ulimits) {
+    if (!UlimitResources().count(name)) {
+      return Invalid(fmt::format("spec field `ulimits.{}`", name),
+                     "a ulimit name (nofile, nproc, core, ...)");
+    }
     if (limit.soft > limit.hard) {
       return Invalid(fmt::format("spec field `ulimits.{}`", name),
                      "a soft limit not above the hard limit");

@@ -115,3 +115,25 @@ TEST_CASE("the result accounts for the run", "[process]") {
   }
   CHECK(r["launch"]["total_seconds"] > 0.0);
 }
+
+TEST_CASE("when gaol is killed, its sandbox dies with it", "[process]") {
+  bool killed = false;
+  auto run = RunGaol(
+      {"--ro-bind", gaol::it::ProbeDir(), "/probe", "--", "/probe/gaol-probe", "sleep", "30"},
+      [&](pid_t pid, const std::string& out) {
+        if (!killed && out.find("\"mode\":\"sleep\"") != std::string::npos) {
+          kill(pid, SIGKILL);
+          killed = true;
+        }
+      });
+  REQUIRE(killed);
+  CHECK(run.exit_status == 128 + SIGKILL);
+  // PID 1 gets SIGKILL from PR_SET_PDEATHSIG, and with it the whole pid namespace.
+  gaol::it::Leftovers left;
+  for (int i = 0; i < 200; ++i) {
+    left = gaol::it::TakeLeftovers();
+    if (left.processes.empty()) break;
+    usleep(10000);
+  }
+  CHECK(left.processes.empty());
+}

@@ -140,6 +140,29 @@ void ResetSignals() noexcept {
 
 void NoopHandler(int) {}
 
+struct JobStart {
+  ChildContext* ctx;
+  const ChildReport* init_report;
+  std::uint64_t start_ns;
+};
+
+int JobMain(void* arg) noexcept {
+  auto* start = static_cast<JobStart*>(arg);
+  // The job's own record, on its own stack: the memory it shares with PID 1 stays untouched.
+  ChildReport report = *start->init_report;
+  report.step_ns[StepIndex(Step::kInit)] = MonotonicNs() - start->start_ns;
+  ExecJob(*start->ctx, report);
+}
+
+// The job shares PID 1's memory until its execve (as posix_spawn does): no page tables to copy
+// and no copy-on-write faults, which a plain fork of gaol's image costs on every launch. PID 1
+// is suspended meanwhile (CLONE_VFORK), so nothing it holds changes under the job.
+pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
+  alignas(16) static char stack[256 * 1024];
+  JobStart start{&ctx, &report, MonotonicNs()};
+  return clone(JobMain, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+}
+
 // PID 1 after the fork: reap everything, forward signals, and leave with the job's status.
 [[noreturn]] void SuperviseJobAsInit(ChildContext& ctx, pid_t job, const sigset_t& waited,
                                      ChildReport& report) noexcept {
@@ -209,15 +232,10 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   }
   sigprocmask(SIG_BLOCK, &waited, nullptr);
   if (!RunSteps(kInitSteps, ctx, report)) Die(report, 125);
-  std::uint64_t fork_start = MonotonicNs();
-  pid_t job = fork();
+  pid_t job = SpawnJob(ctx, report);
   if (job < 0) {
-    ChildFail(report, Step::kInit, errno, "fork the job");
+    ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM|CLONE_VFORK)");
     Die(report, 125);
-  }
-  if (job == 0) {
-    report.step_ns[StepIndex(Step::kInit)] = MonotonicNs() - fork_start;
-    ExecJob(ctx, report);
   }
   // PID 1 keeps no copy of the job's stdio: EOF on the pipes must mean the job side is gone.
   for (int fd = 0; fd < 3; ++fd) close(fd);

@@ -25,7 +25,10 @@ constexpr const char* kHostNetworkEtcFiles[] = {"/etc/resolv.conf", "/etc/gai.co
 constexpr const char* kHostRootDirs[] = {"/usr",   "/bin",   "/sbin",  "/lib",
                                          "/lib32", "/lib64", "/libx32"};
 
-std::size_t Depth(const std::string& path) { return PathComponents(path).size(); }
+// Targets are clean absolute paths (validated), so depth is the count of '/'.
+std::size_t Depth(const std::string& path) {
+  return path == "/" ? 0 : static_cast<std::size_t>(std::count(path.begin(), path.end(), '/'));
+}
 
 bool IsUnder(const std::string& path, const std::string& dir) {
   return path == dir ||

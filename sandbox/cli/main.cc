@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     return gaol::cli::kExitGaolFailed;
   }
   if (run->parsed()) {
-    run_flags.command = run->remaining().empty() ? app.remaining() : run->remaining();
+    run_flags.command = gaol::cli::CommandAfterFlags(app, *run);
     return gaol::cli::RunCommand(*run, run_flags);
   }
   if (!check->remaining().empty() || !app.remaining().empty()) {

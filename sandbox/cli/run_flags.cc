@@ -159,6 +159,88 @@ Status ApplyLimitsAndIo(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
 
 }  // namespace
 
+void AddRunFlags(CLI::App& run, RunFlags& f) {
+  // A repeatable flag takes one value per use (CLI11 would otherwise take every following word,
+  // eating the command).
+  run.add_option("--spec", f.spec_file,
+                 "Read the job from a gaol.spec/v1 JSON file; flags override it")
+      ->type_name("FILE");
+  run.add_flag("--print-spec", f.print_spec, "Print the effective spec as JSON and exit");
+  run.add_option("--share", f.share,
+                 "Share these namespaces with the caller: net,ipc,uts,pid,cgroup [none]")
+      ->type_name("LIST");
+  run.add_option("--network", f.network, "none (only lo, up) or host [none]")->type_name("MODE");
+  run.add_option("--hostname", f.hostname, "Host name inside [gaol]")->type_name("NAME");
+  run.add_option("--uid", f.uid, "User ID inside [the caller's own]")->type_name("N");
+  run.add_option("--gid", f.gid, "Group ID inside [the caller's own]")->type_name("N");
+  run.add_option("--map-users", f.map_users,
+                 "More user IDs via newuidmap: auto (from /etc/subuid) or IN:OUT:COUNT,...")
+      ->type_name("RANGES");
+  run.add_option("--map-groups", f.map_groups,
+                 "More group IDs via newgidmap: auto or IN:OUT:COUNT,...")
+      ->type_name("RANGES");
+  run.add_option("--rootfs", f.rootfs,
+                 "Use DIR as the root [the host view: /usr, /bin, /lib* read-only, a minimal /etc]")
+      ->type_name("DIR");
+  run.add_option("-v,--volume", f.volumes, "Bind a host path: SRC:DST[:ro]")
+      ->type_name("SRC:DST[:ro]")
+      ->allow_extra_args(false);
+  run.add_option("--bind", f.binds, "Bind SRC at DST, writable")
+      ->type_name("SRC DST")
+      ->allow_extra_args(false);
+  run.add_option("--ro-bind", f.ro_binds, "Bind SRC at DST, read-only")
+      ->type_name("SRC DST")
+      ->allow_extra_args(false);
+  run.add_option("--tmpfs", f.tmpfs, "A fresh tmpfs at DST [size 64m]")
+      ->type_name("DST[:size=N]")
+      ->allow_extra_args(false);
+  run.add_flag("--read-only", f.read_only,
+               "Read-only root (--read-only=false for a writable one) [true]");
+  run.add_option("-w,--workdir", f.workdir, "Working directory inside [/]")->type_name("DIR");
+  run.add_flag("--chroot", f.chroot,
+               "chroot instead of pivot_root (weaker: the old root stays mounted)");
+  run.add_option("--wall-time-limit", f.wall_time_limit,
+                 "Kill the job after this much wall time (2s, 500ms, 1.5)")
+      ->type_name("DURATION");
+  run.add_option("--output-limit", f.output_limit,
+                 "Keep at most this much of stdout+stderr, then kill the job (64m)")
+      ->type_name("SIZE");
+  run.add_option("--ulimit", f.ulimits,
+                 "Resource limit: NAME=SOFT[:HARD] (nofile=64, core=0 is the default)")
+      ->type_name("NAME=SOFT[:HARD]")
+      ->allow_extra_args(false);
+  run.add_option("-e,--env", f.env, "Set NAME=VALUE, or pass the caller's NAME")
+      ->type_name("NAME[=VALUE]")
+      ->allow_extra_args(false);
+  run.add_option("--env-file", f.env_files, "Read NAME=VALUE lines from FILE")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  run.add_flag("--clear-env", f.clear_env,
+               "Start from an empty environment, not the minimal one (PATH, HOME, HOSTNAME, LANG)");
+  run.add_flag("-i,--interactive", f.interactive,
+               "Give the job gaol's own stdin (same as --stdin -)");
+  run.add_option("--stdin", f.stdin_path, "The job's stdin: FILE or - for gaol's own [/dev/null]")
+      ->type_name("FILE");
+  run.add_option("--stdout", f.stdout_path, "Write the job's stdout to FILE [gaol's stdout]")
+      ->type_name("FILE");
+  run.add_option("--stderr", f.stderr_path, "Write the job's stderr to FILE [gaol's stderr]")
+      ->type_name("FILE");
+  run.add_option("--result", f.result_path,
+                 "Write the gaol.result/v1 JSON to FILE, or - for stdout")
+      ->type_name("FILE");
+  run.add_option("--result-fd", f.result_fd, "Write the result JSON to this open descriptor")
+      ->type_name("N");
+  run.add_flag("-q,--quiet", f.quiet, "No message from gaol itself on stderr");
+  // Everything from the first argument that is not a flag (or after `--`) is the command, with
+  // its own flags: `gaol run --hostname x python3 -c ...` as with `docker run`.
+  run.prefix_command();
+  run.footer("Run as: gaol run [OPTIONS] [--] COMMAND [ARG...]");
+}
+
+std::vector<std::string> CommandAfterFlags(const CLI::App& app, const CLI::App& run) {
+  return run.remaining().empty() ? app.remaining() : run.remaining();
+}
+
 Result<MountSpec> ParseVolume(const std::string& text) {
   auto parts = Split(text, ':');
   auto bad = [&] {
@@ -241,6 +323,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseEnvFile(const std:
   std::istringstream lines(text);
   std::string line;
   for (int number = 1; std::getline(lines, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files, as Docker reads them
     auto first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;
     line = line.substr(first);

@@ -30,6 +30,9 @@ struct RunFlags {
 
 void AddRunFlags(CLI::App& run, RunFlags& flags);
 
+// What follows run's flags: CLI11 leaves it in run's remaining() or, after `--`, in the parent's.
+std::vector<std::string> CommandAfterFlags(const CLI::App& app, const CLI::App& run);
+
 // The spec from --spec (or the defaults), with every flag given on the command line applied.
 Result<JobSpec> BuildSpec(const CLI::App& run, const RunFlags& flags);
 

@@ -13,10 +13,15 @@
 namespace gaol {
 namespace {
 
+// Links whose target lies outside the host view (systemd-resolved's stub in /run) are bound as the
+// file they point to; other links are re-created as links.
+bool FollowLink(const std::string& path) { return path == "/etc/resolv.conf"; }
+
 HostEntry Inspect(const std::string& path) {
   HostEntry e{path};
   struct stat st;
-  if (lstat(path.c_str(), &st) != 0) return e;
+  int rc = FollowLink(path) ? stat(path.c_str(), &st) : lstat(path.c_str(), &st);
+  if (rc != 0) return e;
   if (S_ISLNK(st.st_mode)) {
     char buf[4096];
     ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);

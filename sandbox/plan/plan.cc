@@ -13,6 +13,8 @@ namespace gaol {
 namespace {
 
 constexpr std::uint64_t kDefaultTmpfsBytes = 64ULL << 20;
+// Docker's PATH; also where a command is searched when the job's environment has no PATH.
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 // Files of the host's /etc that programs need and that say nothing about the host's users.
 constexpr const char* kHostEtcFiles[] = {
     "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
@@ -214,7 +216,7 @@ Result<IdMapPlan> PlanIdMaps(const JobSpec& spec, const HostFacts& facts, uid_t 
 std::vector<std::string> ExecCandidates(const std::string& command,
                                         const std::vector<std::string>& envp) {
   if (command.find('/') != std::string::npos) return {command};
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  std::string path = kDefaultPath;
   for (const auto& kv : envp) {
     if (kv.starts_with("PATH=")) path = kv.substr(5);
   }
@@ -286,10 +288,7 @@ std::vector<IdRange> AutoRanges(std::uint32_t inside_id, const std::vector<IdRan
 }
 
 std::vector<std::pair<std::string, std::string>> MinimalEnv(const std::string& hostname) {
-  return {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-          {"HOME", "/tmp"},
-          {"HOSTNAME", hostname},
-          {"LANG", "C.UTF-8"}};
+  return {{"PATH", kDefaultPath}, {"HOME", "/tmp"}, {"HOSTNAME", hostname}, {"LANG", "C.UTF-8"}};
 }
 
 Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {

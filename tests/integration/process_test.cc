@@ -48,14 +48,14 @@ TEST_CASE("PID 1 reaps orphans", "[process]") {
 
 TEST_CASE("PID 1 forwards SIGTERM from gaol's caller to the job", "[process]") {
   bool sent = false;
-  auto run = RunProbe({}, {"sigterm"});  // warm: the binary's pages are cached
-  run = RunGaol({"--ro-bind", gaol::it::ProbeDir(), "/probe", "--", "/probe/gaol-probe", "sigterm"},
-                [&](pid_t pid, const std::string& out) {
-                  if (!sent && out.find("\"ready\":true") != std::string::npos) {
-                    kill(pid, SIGTERM);
-                    sent = true;
-                  }
-                });
+  auto run =
+      RunGaol({"--ro-bind", gaol::it::ProbeDir(), "/probe", "--", "/probe/gaol-probe", "sigterm"},
+              [&](pid_t pid, const std::string& out) {
+                if (!sent && out.find("\"ready\":true") != std::string::npos) {
+                  kill(pid, SIGTERM);
+                  sent = true;
+                }
+              });
   REQUIRE(sent);
   CHECK(run.out.find("\"got\":\"SIGTERM\"") != std::string::npos);
   CHECK(run.exit_status == 42);

@@ -38,19 +38,15 @@ Result<std::string> ReadWholeFile(const std::string& path, const char* flag) {
 Status ApplyNamespaces(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   if (run.count("--share")) {
     for (const auto& name : Split(f.share, ',')) {
-      if (name == "net")
+      bool* flag = spec.share.Find(name);
+      if (name == "net") {
         spec.network = Network::kHost;
-      else if (name == "ipc")
-        spec.share.ipc = true;
-      else if (name == "uts")
-        spec.share.uts = true;
-      else if (name == "pid")
-        spec.share.pid = true;
-      else if (name == "cgroup")
-        spec.share.cgroup = true;
-      else
+      } else if (flag) {
+        *flag = true;
+      } else {
         return Invalid(fmt::format("--share `{}`", name),
                        "a comma-separated list of net, ipc, uts, pid, cgroup");
+      }
     }
   }
   if (run.count("--network")) {

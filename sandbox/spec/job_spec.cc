@@ -167,17 +167,12 @@ Status ReadShare(const FieldReader& reader, JobSpec& spec) {
     return Invalid(reader.Name("share"), "an array of \"ipc\", \"uts\", \"pid\", \"cgroup\"");
   for (const auto& item : *v) {
     std::string name = item.is_string() ? item.get<std::string>() : "";
-    if (name == "ipc")
-      spec.share.ipc = true;
-    else if (name == "uts")
-      spec.share.uts = true;
-    else if (name == "pid")
-      spec.share.pid = true;
-    else if (name == "cgroup")
-      spec.share.cgroup = true;
-    else
+    bool* flag = spec.share.Find(name);
+    if (!flag) {
       return Invalid(reader.Name("share"),
                      "only \"ipc\", \"uts\", \"pid\", \"cgroup\" (net: use \"network\": \"host\")");
+    }
+    *flag = true;
   }
   return {};
 }
@@ -261,6 +256,14 @@ Status ReadNetworkAndMounts(const FieldReader& reader, JobSpec& spec) {
 }
 
 }  // namespace
+
+bool* ShareSpec::Find(std::string_view name) {
+  if (name == "ipc") return &ipc;
+  if (name == "uts") return &uts;
+  if (name == "pid") return &pid;
+  if (name == "cgroup") return &cgroup;
+  return nullptr;
+}
 
 const std::map<std::string, int>& UlimitResources() {
   static const std::map<std::string, int> kResources = {

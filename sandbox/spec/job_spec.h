@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sandbox/common/error.h"
@@ -60,6 +61,8 @@ struct ShareSpec {
   bool uts = false;
   bool pid = false;
   bool cgroup = false;
+  // The field for "ipc", "uts", "pid" or "cgroup"; nullptr for any other name.
+  bool* Find(std::string_view name);
   bool operator==(const ShareSpec&) const = default;
 };
 

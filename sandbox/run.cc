@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/cgroup/cgroup.h"
 #include "sandbox/launch/child_report.h"
 #include "sandbox/launch/launch.h"
 #include "sandbox/plan/host_facts.h"
@@ -91,15 +92,16 @@ Error ErrorFromReport(const ChildReport& report) {
 }
 
 // The verdict, from what the supervisor saw and what PID 1 reported.
-void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& init_usage,
-           std::uint64_t start_ns, RunResult& result) {
-  const ChildReport* ready = nullptr;
-  const ChildReport* exit = nullptr;
+const ChildReport* FindReport(const SuperviseOutcome& seen, ChildReport::Kind kind) {
   for (const auto& r : seen.reports) {
-    if (r.kind == ChildReport::kError) result.error = ErrorFromReport(r);
-    if (r.kind == ChildReport::kReady) ready = &r;
-    if (r.kind == ChildReport::kExit) exit = &r;
+    if (r.kind == kind) return &r;
   }
+  return nullptr;
+}
+
+void CollectTimings(const SuperviseOutcome& seen, std::uint64_t start_ns, RunResult& result) {
+  const ChildReport* ready = FindReport(seen, ChildReport::kReady);
+  const ChildReport* exit = FindReport(seen, ChildReport::kExit);
   // PID 1 timed its own steps, the job its own (init, rlimits) on its copy of the record.
   for (const ChildReport* timings : {exit, ready}) {
     if (!timings) continue;
@@ -111,48 +113,97 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
   if (ready) result.launch_total_seconds = Seconds(ready->exec_ns - start_ns);
   if (ready && seen.exit_ns > ready->exec_ns)
     result.wall_time_seconds = Seconds(seen.exit_ns - ready->exec_ns);
-  // PID 1's RUSAGE_CHILDREN counts the job and everything it left; without PID 1's report (it was
-  // killed) the parent's wait4 still counts PID 1 itself.
+}
+
+// CPU and memory from the leaf when there is one (exact, whatever ended the job); otherwise from
+// PID 1's RUSAGE_CHILDREN, or the parent's wait4 of PID 1 when a kill took PID 1 too.
+void Account(const SuperviseOutcome& seen, const struct rusage& init_usage,
+             const std::optional<cgroup::Usage>& cg, RunResult& result) {
+  const ChildReport* exit = FindReport(seen, ChildReport::kExit);
   const struct rusage& usage = exit ? exit->usage : init_usage;
   result.user_time_seconds = Seconds(usage.ru_utime);
   result.system_time_seconds = Seconds(usage.ru_stime);
   result.cpu_time_seconds = result.user_time_seconds + result.system_time_seconds;
   result.peak_memory_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+  if (cg && cg->usage_usec) {
+    result.accounting = "cgroup";
+    result.cpu_time_seconds = static_cast<double>(*cg->usage_usec) / 1e6;
+    result.user_time_seconds = static_cast<double>(cg->user_usec.value_or(0)) / 1e6;
+    result.system_time_seconds = static_cast<double>(cg->system_usec.value_or(0)) / 1e6;
+  }
+  if (cg && cg->memory_peak_bytes) result.peak_memory_bytes = *cg->memory_peak_bytes;
+  if (cg) result.pids_peak = cg->pids_peak;
+  result.oom_killed = cg && cg->oom_kills > 0;
   result.stdout_bytes = seen.stdout_bytes;
   result.stderr_bytes = seen.stderr_bytes;
   result.output_truncated = seen.output_exceeded;
+}
+
+// The verdict: gaol's own failure first, then the limit that ended the job, then how it ended.
+RunStatus Decide(const SuperviseOutcome& seen, const Plan& plan,
+                 const std::optional<cgroup::Usage>& cg, RunResult& result) {
+  if (result.error) return RunStatus::kSetupError;
+  if (seen.time_exceeded) return RunStatus::kTimeLimit;
+  if (seen.wall_time_exceeded) return RunStatus::kWallTimeLimit;
+  if (seen.output_exceeded) return RunStatus::kOutputLimit;
+  if (result.oom_killed) return RunStatus::kMemoryLimit;
+  // RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one.
+  bool cpu_signal = result.signal == SIGXCPU || result.signal == SIGKILL;
+  if (plan.enforcement.count("time_limit") && cpu_signal && plan.rlimits.size() > 0) {
+    for (const auto& r : plan.rlimits) {
+      if (r.name == "cpu" && result.cpu_time_seconds + 0.05 >= static_cast<double>(r.soft)) {
+        return RunStatus::kTimeLimit;
+      }
+    }
+  }
+  if (cg && cg->pids_max_hits > 0) return RunStatus::kPidsLimit;
+  if (!FindReport(seen, ChildReport::kReady)) {
+    result.error =
+        Error{Step::kInit, 0, "the sandbox's PID 1 ended before the job started", {}, {}};
+    return RunStatus::kSetupError;
+  }
+  if (result.signal) return RunStatus::kSignaled;
+  return result.exit_code == 0 ? RunStatus::kOk : RunStatus::kNonzeroExit;
+}
+
+void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& init_usage,
+           const Plan& plan, const std::optional<cgroup::Usage>& cg, RunResult& result) {
+  for (const auto& r : seen.reports) {
+    if (r.kind == ChildReport::kError) result.error = ErrorFromReport(r);
+  }
+  Account(seen, init_usage, cg, result);
+  const ChildReport* exit = FindReport(seen, ChildReport::kExit);
   int status = exit ? exit->wait_status : init_status;
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  if (result.error) {
-    result.status = RunStatus::kSetupError;
+  result.status = Decide(seen, plan, cg, result);
+  if (result.status == RunStatus::kSetupError) {
     result.exit_code.reset();
     result.signal.reset();
-  } else if (seen.wall_time_exceeded) {
-    result.status = RunStatus::kWallTimeLimit;
-    result.wall_time_kill_latency_seconds = Seconds(seen.kill_latency_ns);
-  } else if (seen.output_exceeded) {
-    result.status = RunStatus::kOutputLimit;
-  } else if (!ready) {
-    result.status = RunStatus::kSetupError;
-    result.error =
-        Error{Step::kInit, 0, "the sandbox's PID 1 ended before the job started", {}, {}};
-  } else if (result.signal) {
-    result.status = RunStatus::kSignaled;
-  } else {
-    result.status = result.exit_code == 0 ? RunStatus::kOk : RunStatus::kNonzeroExit;
   }
-}
-
-void NoteEnforcement(const JobSpec& spec, RunResult& result) {
-  if (spec.limits.wall_time_limit_seconds) result.enforcement["wall_time_limit"] = "supervisor";
-  if (spec.limits.output_limit_bytes) result.enforcement["output_limit"] = "supervisor";
+  if (result.status == RunStatus::kWallTimeLimit) {
+    result.wall_time_kill_latency_seconds = Seconds(seen.kill_latency_ns);
+  }
 }
 
 Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, std::uint64_t start_ns,
                           RunResult& result) {
+  std::optional<cgroup::Leaf> leaf;
+  UniqueFd cpu_stat;
+  if (plan.cgroup.parent) {
+    std::uint64_t t0 = MonotonicNs();
+    cgroup::ReapOrphans(*plan.cgroup.parent);
+    auto made =
+        cgroup::Leaf::Create(*plan.cgroup.parent, plan.cgroup.controllers, plan.cgroup.limits);
+    if (!made) return tl::unexpected(made.error());
+    leaf = std::move(*made);
+    auto fd = leaf->OpenCpuStat();
+    if (!fd) return tl::unexpected(fd.error());
+    cpu_stat = std::move(*fd);
+    result.launch_steps[Step::kCgroup] = Seconds(MonotonicNs() - t0);
+  }
   ForwardedSignals signals;
-  auto launched = LaunchSandbox(plan, std::move(io.launch));
+  auto launched = LaunchSandbox(plan, std::move(io.launch), leaf ? leaf->DirFd() : -1);
   if (!launched) return tl::unexpected(launched.error());
   result.launch_steps[Step::kClone] = Seconds(launched->clone_ns);
   result.launch_steps[Step::kIdMap] = Seconds(launched->id_map_ns);
@@ -166,12 +217,23 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, std:
   request.signal_fd = signals.Fd();
   request.wall_time_limit_seconds = spec.limits.wall_time_limit_seconds;
   request.output_limit_bytes = spec.limits.output_limit_bytes;
+  request.cpu_stat_fd = cpu_stat.Get();
+  request.time_limit_seconds = plan.time_limit_seconds;
+  request.cpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   auto seen = Supervise(request);
   if (!seen) return tl::unexpected(seen.error());
   struct rusage usage = {};
   auto status = launched->child.Reap(&usage);
   if (!status) return tl::unexpected(status.error());
-  Judge(*seen, *status, usage, start_ns, result);
+  std::optional<cgroup::Usage> cg;
+  if (leaf) {
+    cg = leaf->ReadUsage();
+    std::uint64_t t0 = MonotonicNs();
+    if (auto s = leaf->Remove(); !s) return tl::unexpected(s.error());
+    result.launch_steps[Step::kCleanup] = Seconds(MonotonicNs() - t0);
+  }
+  CollectTimings(*seen, start_ns, result);
+  Judge(*seen, *status, usage, plan, cg, result);
   return {};
 }
 
@@ -209,7 +271,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   auto io = OpenIo(spec, stdio);
   if (!io) return fail(io.error());
   result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);
-  NoteEnforcement(spec, result);
+  result.enforcement = plan->enforcement;
   if (auto s = LaunchAndSupervise(spec, *plan, *io, start, result); !s) return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;

@@ -42,6 +42,20 @@ bool EmitResult(const RunFlags& f, const RunResult& result) {
   return ok;
 }
 
+// One line when a limit could not go to a cgroup controller, so nobody mistakes an rlimit (or
+// nothing) for the real thing.
+void WarnFallbacks(const RunFlags& f, const RunResult& result) {
+  std::vector<std::string> weaker;
+  for (const auto& [limit, how] : result.enforcement) {
+    if (how == "rlimit" || how == "none") weaker.push_back(fmt::format("{} by {}", limit, how));
+  }
+  if (weaker.empty() || f.quiet) return;
+  std::fprintf(stderr,
+               "gaol: warning: no delegated cgroup controller for every limit here: %s "
+               "(see `gaol check`; --require-cgroup makes this an error)\n",
+               fmt::format("{}", fmt::join(weaker, ", ")).c_str());
+}
+
 }  // namespace
 
 int RunCommand(const CLI::App& run, const RunFlags& f) {
@@ -58,6 +72,7 @@ int RunCommand(const CLI::App& run, const RunFlags& f) {
     return 0;
   }
   RunResult result = RunJob(*spec);
+  WarnFallbacks(f, result);
   if (result.error && !f.quiet) {
     std::string hint = HintFor(*result.error);
     std::string line =

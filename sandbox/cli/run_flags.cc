@@ -121,6 +121,55 @@ Status ApplyEnv(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   return {};
 }
 
+Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  LimitsSpec& l = spec.limits;
+  struct SizeFlag {
+    const char* flag;
+    const std::string* text;
+    std::optional<std::uint64_t>* slot;
+  };
+  for (auto [flag, text, slot] :
+       {SizeFlag{"--memory", &f.memory, &l.memory_bytes},
+        SizeFlag{"--memory-swap", &f.memory_swap, &l.memory_swap_bytes}}) {
+    if (!run.count(flag)) continue;
+    auto n = ParseSize(*text);
+    if (!n) return Invalid(fmt::format("{} `{}`", flag, *text), "a size such as 256m or 1g");
+    *slot = *n;
+  }
+  if (run.count("--pids-limit")) {
+    auto n = ParseU64(f.pids_limit);
+    if (!n || *n == 0)
+      return Invalid(fmt::format("--pids-limit `{}`", f.pids_limit),
+                     "a number of processes, at least 1");
+    l.pids = *n;
+  }
+  if (run.count("--cpus")) {
+    auto n = ParseDuration(f.cpus);  // a plain decimal: "1.5"
+    if (!n || *n <= 0 || f.cpus.find_first_not_of("0123456789.") != std::string::npos) {
+      return Invalid(fmt::format("--cpus `{}`", f.cpus),
+                     "a number of CPUs above 0 such as 0.5 or 2");
+    }
+    l.cpus = *n;
+  }
+  if (run.count("--cpu-weight")) {
+    auto n = ParseU64(f.cpu_weight);
+    if (!n)
+      return Invalid(fmt::format("--cpu-weight `{}`", f.cpu_weight), "a weight from 1 to 10000");
+    l.cpu_weight = *n;
+  }
+  if (run.count("--cpuset-cpus")) l.cpuset_cpus = f.cpuset_cpus;
+  if (run.count("--time-limit")) {
+    auto d = ParseDuration(f.time_limit);
+    if (!d || *d <= 0)
+      return Invalid(fmt::format("--time-limit `{}`", f.time_limit),
+                     "a CPU time above 0 such as 2s, 500ms or 1.5");
+    l.time_limit_seconds = *d;
+  }
+  if (run.count("--cgroup-parent")) spec.cgroup_parent = f.cgroup_parent;
+  if (run.count("--require-cgroup")) spec.require_cgroup = f.require_cgroup;
+  return {};
+}
+
 Status ApplyLimitsAndIo(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   if (run.count("--wall-time-limit")) {
     auto d = ParseDuration(f.wall_time_limit);
@@ -201,6 +250,24 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--output-limit", f.output_limit,
                  "Keep at most this much of stdout+stderr, then kill the job (64m)")
       ->type_name("SIZE");
+  run.add_option("--time-limit", f.time_limit,
+                 "Kill the job once it has used this much CPU time (2s, 1.5)")
+      ->type_name("DURATION");
+  run.add_option("-m,--memory", f.memory,
+                 "Memory limit (256m, 1g): memory.max, or RLIMIT_AS without a cgroup")
+      ->type_name("SIZE");
+  run.add_option("--memory-swap", f.memory_swap, "Memory plus swap [no swap]")->type_name("SIZE");
+  run.add_option("--pids-limit", f.pids_limit, "Most processes at once: pids.max, or RLIMIT_NPROC")
+      ->type_name("N");
+  run.add_option("--cpus", f.cpus, "CPU bandwidth in CPUs (0.5, 2): cpu.max")->type_name("N");
+  run.add_option("--cpu-weight", f.cpu_weight, "CPU weight, 1-10000: cpu.weight")->type_name("N");
+  run.add_option("--cpuset-cpus", f.cpuset_cpus, "CPUs the job may run on (0-1,3): cpuset.cpus")
+      ->type_name("LIST");
+  run.add_option("--cgroup-parent", f.cgroup_parent,
+                 "A delegated cgroup v2 directory to put the job's leaf in [auto]")
+      ->type_name("DIR");
+  run.add_flag("--require-cgroup", f.require_cgroup,
+               "Fail when a limit cannot be enforced by a cgroup");
   run.add_option("--ulimit", f.ulimits,
                  "Resource limit: NAME=SOFT[:HARD] (nofile=64, core=0 is the default)")
       ->type_name("NAME=SOFT[:HARD]")
@@ -349,6 +416,7 @@ Result<JobSpec> BuildSpec(const CLI::App& run, const RunFlags& f) {
   Status s = ApplyNamespaces(run, f, spec)
                  .and_then([&] { return ApplyFilesystem(run, f, spec); })
                  .and_then([&] { return ApplyEnv(run, f, spec); })
+                 .and_then([&] { return ApplyResources(run, f, spec); })
                  .and_then([&] { return ApplyLimitsAndIo(run, f, spec); })
                  .and_then([&] { return ValidateSpec(spec); });
   if (!s) return tl::unexpected(s.error());

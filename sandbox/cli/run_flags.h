@@ -19,7 +19,9 @@ struct RunFlags {
   std::vector<std::string> volumes, tmpfs, ulimits, env, env_files;
   std::vector<std::pair<std::string, std::string>> binds, ro_binds;
   bool read_only = true, chroot = false, clear_env = false, interactive = false;
-  std::string wall_time_limit, output_limit;
+  std::string wall_time_limit, output_limit, time_limit;
+  std::string memory, memory_swap, pids_limit, cpus, cpu_weight, cpuset_cpus, cgroup_parent;
+  bool require_cgroup = false;
   std::string stdin_path, stdout_path, stderr_path;
   std::string result_path;
   int result_fd = -1;

@@ -13,6 +13,7 @@ enum class Step : std::uint8_t {
   kValidate,    // parent: reject bad flags and spec fields
   kPlan,        // parent: the pure plan
   kOpenIo,      // parent: open --stdin/--stdout/--stderr files and the output pipes
+  kCgroup,      // parent: the job's cgroup leaf, with its limits
   kClone,       // parent: clone3 into the new namespaces
   kIdMap,       // parent: uid_map, setgroups, gid_map; then release the child
   kFds,         // child: arrange fds 0-4, close every other one
@@ -35,9 +36,9 @@ inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount)
 
 constexpr std::string_view StepName(Step step) {
   constexpr std::array<std::string_view, kStepCount> kNames = {
-      "validate", "plan",       "open_io", "clone",     "id_map",  "fds",
-      "mounts",   "pivot_root", "network", "hostname",  "session", "no_new_privs",
-      "init",     "rlimits",    "exec",    "supervise", "collect", "cleanup",
+      "validate", "plan",       "open_io",   "cgroup",   "clone",   "id_map",       "fds",
+      "mounts",   "pivot_root", "network",   "hostname", "session", "no_new_privs", "init",
+      "rlimits",  "exec",       "supervise", "collect",  "cleanup",
   };
   auto i = static_cast<std::size_t>(step);
   return i < kStepCount ? kNames[i] : std::string_view("unknown");

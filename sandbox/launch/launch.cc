@@ -31,8 +31,13 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   return out;
 }
 
-pid_t Clone3(std::uint64_t flags, int* pidfd) {
+pid_t Clone3(std::uint64_t flags, int* pidfd, int cgroup_fd) {
   clone_args args = {};
+  // Born in its leaf: no moment in which the sandbox runs outside it and its limits.
+  if (cgroup_fd >= 0) {
+    flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+  }
   args.flags = flags;
   args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
@@ -64,7 +69,7 @@ void OwnedChild::KillAndReap() {
   pidfd_.Reset();
 }
 
-Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io) {
+Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   auto report = MakePipe(Step::kClone, "report pipe");
   if (!report) return tl::unexpected(report.error());
   auto sync = MakePipe(Step::kClone, "sync pipe");
@@ -86,7 +91,7 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io) {
   Launched out;
   std::uint64_t start = MonotonicNs();
   int pidfd = -1;
-  pid_t pid = Clone3(plan.clone_flags, &pidfd);
+  pid_t pid = Clone3(plan.clone_flags, &pidfd, cgroup_fd);
   if (pid < 0)
     return Fail(Step::kClone, "clone3", "new user, mount, pid, uts, ipc, net, cgroup namespaces");
   if (pid == 0) RunSandboxInitInChild(ctx);  // never returns

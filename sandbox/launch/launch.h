@@ -58,7 +58,8 @@ struct Launched {
   std::uint64_t id_map_ns = 0;
 };
 
-Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io);
+// cgroup_fd: the job's leaf (clone3 CLONE_INTO_CGROUP), or -1.
+Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd = -1);
 
 // The single-ID case writes /proc/PID/{setgroups,uid_map,gid_map}; ranges go through the setuid
 // helpers newuidmap/newgidmap.

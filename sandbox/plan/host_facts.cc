@@ -96,6 +96,15 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   if (!spec.rootfs) {
     for (const auto& path : HostViewPaths()) facts.entries.push_back(Inspect(path));
   }
+  // A cgroup is looked for only when the job asks for what needs one: the search reads
+  // mountinfo, which costs start latency on every run.
+  const LimitsSpec& l = spec.limits;
+  if (spec.cgroup_parent || spec.require_cgroup || l.memory_bytes || l.pids || l.cpus ||
+      l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds) {
+    auto parent = cgroup::FindParent(spec.cgroup_parent);
+    if (!parent) return tl::unexpected(parent.error());
+    facts.cgroup = std::move(*parent);
+  }
   if (!spec.map_users.Empty() || !spec.map_groups.Empty()) {
     std::string user = UserName(facts.uid);
     facts.subuid = ParseSubordinateIds(ReadFile("/etc/subuid"), user, facts.uid);

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "sandbox/spec/paths.h"
@@ -233,8 +234,87 @@ std::vector<std::string> ExecCandidates(const std::string& command,
   return out;
 }
 
-std::vector<RlimitOp> PlanRlimits(const JobSpec& spec) {
-  std::map<std::string, RlimitSpec> limits = spec.ulimits;
+// Each resource limit goes to its cgroup controller when the parent offers it, else to the
+// rlimit that comes closest, else nowhere ("none"); the result says which, per limit.
+Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
+                     std::map<std::string, RlimitSpec>& rlimits) {
+  const LimitsSpec& l = spec.limits;
+  CgroupPlan& cg = plan.cgroup;
+  auto has = [&](const char* controller) {
+    return facts.cgroup && facts.cgroup->controllers.count(controller) > 0;
+  };
+  auto to_cgroup = [&](const char* limit, const char* controller, std::string file,
+                       std::string value) {
+    cg.controllers.insert(controller);
+    cg.limits.emplace_back(std::move(file), std::move(value));
+    plan.enforcement[limit] = "cgroup";
+  };
+  auto fallback = [&](const char* limit, const char* rlimit, std::uint64_t soft,
+                      std::uint64_t hard) {
+    plan.enforcement[limit] = rlimit ? "rlimit" : "none";
+    if (rlimit) rlimits.try_emplace(rlimit, RlimitSpec{soft, hard});  // a --ulimit given wins
+  };
+  if (l.memory_bytes && has("memory")) {
+    to_cgroup("memory", "memory", "memory.max", std::to_string(*l.memory_bytes));
+    std::uint64_t swap = l.memory_swap_bytes ? *l.memory_swap_bytes - *l.memory_bytes : 0;
+    cg.limits.emplace_back("memory.swap.max", std::to_string(swap));
+  } else if (l.memory_bytes) {
+    fallback("memory", "as", *l.memory_bytes, *l.memory_bytes);
+  }
+  if (l.pids && has("pids")) {
+    to_cgroup("pids", "pids", "pids.max", std::to_string(*l.pids));
+  } else if (l.pids) {
+    // RLIMIT_NPROC counts the uid's processes in the user namespace: PID 1 is one of them.
+    fallback("pids", "nproc", *l.pids + 1, *l.pids + 1);
+  }
+  if (l.cpus && has("cpu")) {
+    to_cgroup("cpu", "cpu", "cpu.max", fmt::format("{} 100000", std::llround(*l.cpus * 100000)));
+  } else if (l.cpus) {
+    fallback("cpu", nullptr, 0, 0);
+  }
+  if (l.cpu_weight && has("cpu")) {
+    to_cgroup("cpu_weight", "cpu", "cpu.weight", std::to_string(*l.cpu_weight));
+  } else if (l.cpu_weight) {
+    fallback("cpu_weight", nullptr, 0, 0);
+  }
+  if (l.cpuset_cpus && has("cpuset")) {
+    to_cgroup("cpuset", "cpuset", "cpuset.cpus", *l.cpuset_cpus);
+  } else if (l.cpuset_cpus) {
+    fallback("cpuset", nullptr, 0, 0);
+  }
+  if (l.time_limit_seconds) {
+    // RLIMIT_CPU counts whole seconds per process: exact only as the backstop behind cpu.stat.
+    auto seconds = static_cast<std::uint64_t>(std::ceil(*l.time_limit_seconds));
+    if (facts.cgroup) {
+      plan.time_limit_seconds = l.time_limit_seconds;
+      plan.enforcement["time_limit"] = "cgroup";
+      rlimits.try_emplace("cpu", RlimitSpec{seconds + 1, seconds + 2});
+    } else {
+      fallback("time_limit", "cpu", seconds, seconds + 1);
+    }
+  }
+  if (facts.cgroup) cg.parent = facts.cgroup;
+  if (spec.limits.wall_time_limit_seconds) plan.enforcement["wall_time_limit"] = "supervisor";
+  if (spec.limits.output_limit_bytes) plan.enforcement["output_limit"] = "supervisor";
+  if (spec.require_cgroup) {
+    if (!facts.cgroup) {
+      return Invalid("--require-cgroup",
+                     "a delegated cgroup v2 (--cgroup-parent DIR, or run "
+                     "`gaol check` for how to get one)");
+    }
+    for (const auto& [limit, how] : plan.enforcement) {
+      if (how == "rlimit" || how == "none") {
+        return Invalid("--require-cgroup",
+                       fmt::format("the cgroup controller for limit `{}` delegated to `{}` "
+                                   "(its cgroup.controllers lacks it)",
+                                   limit, facts.cgroup->path));
+      }
+    }
+  }
+  return {};
+}
+
+std::vector<RlimitOp> PlanRlimits(std::map<std::string, RlimitSpec> limits) {
   // No core dumps unless asked: the host's core_pattern may hand them to a host-side helper.
   limits.try_emplace("core", RlimitSpec{0, 0});
   std::vector<RlimitOp> out;
@@ -313,7 +393,9 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   plan.hostname = spec.hostname;
   plan.workdir = spec.workdir;
   plan.mounts = PlanMounts(spec, plan, facts);
-  plan.rlimits = PlanRlimits(spec);
+  std::map<std::string, RlimitSpec> rlimits = spec.ulimits;
+  if (auto s = PlanResources(spec, facts, plan, rlimits); !s) return tl::unexpected(s.error());
+  plan.rlimits = PlanRlimits(std::move(rlimits));
   plan.argv = spec.command;
   std::map<std::string, std::string> env;
   if (!spec.clear_env) {
@@ -367,7 +449,14 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"rlimits", rlimits},
           {"argv", plan.argv},
           {"envp", plan.envp},
-          {"exec_candidates", plan.exec_candidates}};
+          {"exec_candidates", plan.exec_candidates},
+          {"cgroup",
+           {{"parent", plan.cgroup.parent ? json(plan.cgroup.parent->path) : json(nullptr)},
+            {"controllers", plan.cgroup.controllers},
+            {"limits", plan.cgroup.limits}}},
+          {"enforcement", plan.enforcement},
+          {"time_limit_seconds",
+           plan.time_limit_seconds ? json(*plan.time_limit_seconds) : json(nullptr)}};
 }
 
 }  // namespace gaol

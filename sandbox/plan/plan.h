@@ -6,11 +6,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "sandbox/cgroup/cgroup.h"
 #include "sandbox/common/error.h"
 #include "sandbox/spec/job_spec.h"
 
@@ -29,6 +32,7 @@ struct HostFacts {
   gid_t gid = 0;
   std::vector<HostEntry> entries;       // the host view's candidates (see HostViewPaths())
   std::vector<IdRange> subuid, subgid;  // the caller's ranges (outside start, count; inside unused)
+  std::optional<cgroup::Parent> cgroup;  // where the job's leaf can go; none: rlimit fallback
   const HostEntry* Find(const std::string& path) const;
 };
 
@@ -72,6 +76,12 @@ struct RlimitOp {
   std::string name;
 };
 
+struct CgroupPlan {
+  std::optional<cgroup::Parent> parent;                     // no value: the job gets no cgroup
+  std::set<std::string> controllers;                        // to enable for the leaf
+  std::vector<std::pair<std::string, std::string>> limits;  // file, value
+};
+
 struct Plan {
   std::uint64_t clone_flags = 0;
   uid_t uid = 0;  // inside
@@ -86,6 +96,10 @@ struct Plan {
   std::string workdir;
   std::vector<MountOp> mounts;  // in order
   std::vector<RlimitOp> rlimits;
+  CgroupPlan cgroup;
+  // Per limit asked for, what enforces it: "cgroup", "rlimit", "supervisor" or "none".
+  std::map<std::string, std::string> enforcement;
+  std::optional<double> time_limit_seconds;  // CPU time, checked by the supervisor with a cgroup
   std::vector<std::string> argv;
   std::vector<std::string> envp;             // "K=V"
   std::vector<std::string> exec_candidates;  // paths to try in order (PATH search done here)

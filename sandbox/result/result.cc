@@ -15,6 +15,12 @@ std::string_view RunStatusName(RunStatus status) {
       return "nonzero_exit";
     case RunStatus::kSignaled:
       return "signaled";
+    case RunStatus::kTimeLimit:
+      return "time_limit";
+    case RunStatus::kMemoryLimit:
+      return "memory_limit";
+    case RunStatus::kPidsLimit:
+      return "pids_limit";
     case RunStatus::kWallTimeLimit:
       return "wall_time_limit";
     case RunStatus::kOutputLimit:
@@ -69,6 +75,7 @@ nlohmann::json ResultToJson(const RunResult& r) {
           {"stderr_bytes", r.stderr_bytes},
           {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
           {"enforcement", r.enforcement},
+          {"accounting", r.accounting},
           {"launch", {{"total_seconds", r.launch_total_seconds}, {"steps", steps}}},
           {"error", error}};
 }

@@ -14,7 +14,17 @@ namespace gaol {
 
 inline constexpr const char* kResultSchema = "gaol.result/v1";
 
-enum class RunStatus { kOk, kNonzeroExit, kSignaled, kWallTimeLimit, kOutputLimit, kSetupError };
+enum class RunStatus {
+  kOk,
+  kNonzeroExit,
+  kSignaled,
+  kTimeLimit,
+  kMemoryLimit,
+  kPidsLimit,
+  kWallTimeLimit,
+  kOutputLimit,
+  kSetupError,
+};
 
 std::string_view RunStatusName(RunStatus status);
 
@@ -26,9 +36,11 @@ struct RunResult {
   double cpu_time_seconds = 0;
   double user_time_seconds = 0;
   double system_time_seconds = 0;
-  std::uint64_t peak_memory_bytes = 0;  // the largest peak RSS of the job's processes (rusage)
+  std::uint64_t peak_memory_bytes = 0;  // memory.peak of the leaf, else the largest ru_maxrss
   bool oom_killed = false;
-  std::optional<std::uint64_t> pids_peak;  // needs the cgroup accounting; null until then
+  std::optional<std::uint64_t>
+      pids_peak;                      // pids.peak of the leaf; null without the pids controller
+  std::string accounting = "rusage";  // where the CPU and memory figures come from: cgroup, rusage
   bool output_truncated = false;
   std::uint64_t stdout_bytes = 0;
   std::uint64_t stderr_bytes = 0;

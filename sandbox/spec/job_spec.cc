@@ -181,15 +181,23 @@ Status ReadLimits(const FieldReader& top, JobSpec& spec) {
   const json* v = top.Find("limits");
   if (!v) return {};
   FieldReader reader(*v, "limits");
+  LimitsSpec& l = spec.limits;
   return reader.CheckObject()
       .and_then([&] {
-        return reader.CheckKnown({"wall_time_limit_seconds", "output_limit_bytes"});
-      })
-      .and_then([&] {
-        return reader.Seconds("wall_time_limit_seconds", spec.limits.wall_time_limit_seconds);
+        return reader.CheckKnown({"wall_time_limit_seconds", "output_limit_bytes",
+                                  "time_limit_seconds", "memory_bytes", "memory_swap_bytes", "pids",
+                                  "cpus", "cpu_weight", "cpuset_cpus"});
       })
       .and_then(
-          [&] { return reader.Unsigned("output_limit_bytes", spec.limits.output_limit_bytes); });
+          [&] { return reader.Seconds("wall_time_limit_seconds", l.wall_time_limit_seconds); })
+      .and_then([&] { return reader.Unsigned("output_limit_bytes", l.output_limit_bytes); })
+      .and_then([&] { return reader.Seconds("time_limit_seconds", l.time_limit_seconds); })
+      .and_then([&] { return reader.Unsigned("memory_bytes", l.memory_bytes); })
+      .and_then([&] { return reader.Unsigned("memory_swap_bytes", l.memory_swap_bytes); })
+      .and_then([&] { return reader.Unsigned("pids", l.pids); })
+      .and_then([&] { return reader.Seconds("cpus", l.cpus); })
+      .and_then([&] { return reader.Unsigned("cpu_weight", l.cpu_weight); })
+      .and_then([&] { return reader.OptString("cpuset_cpus", l.cpuset_cpus); });
 }
 
 Status ReadUlimits(const FieldReader& top, JobSpec& spec) {
@@ -308,7 +316,16 @@ json SpecToJson(const JobSpec& spec) {
       {"mounts", mounts},
       {"limits",
        {{"wall_time_limit_seconds", Optional(spec.limits.wall_time_limit_seconds)},
-        {"output_limit_bytes", Optional(spec.limits.output_limit_bytes)}}},
+        {"output_limit_bytes", Optional(spec.limits.output_limit_bytes)},
+        {"time_limit_seconds", Optional(spec.limits.time_limit_seconds)},
+        {"memory_bytes", Optional(spec.limits.memory_bytes)},
+        {"memory_swap_bytes", Optional(spec.limits.memory_swap_bytes)},
+        {"pids", Optional(spec.limits.pids)},
+        {"cpus", Optional(spec.limits.cpus)},
+        {"cpu_weight", Optional(spec.limits.cpu_weight)},
+        {"cpuset_cpus", Optional(spec.limits.cpuset_cpus)}}},
+      {"cgroup_parent", Optional(spec.cgroup_parent)},
+      {"require_cgroup", spec.require_cgroup},
       {"ulimits", ulimits},
       {"stdin", Optional(spec.stdin_path)},
       {"stdout", Optional(spec.stdout_path)},
@@ -320,9 +337,10 @@ Result<JobSpec> SpecFromJson(const json& value) {
   FieldReader reader(value, "");
   if (!value.is_object()) return Invalid("spec", "a JSON object");
   Status s = reader.CheckKnown(
-      {"schema", "command", "env",    "clear_env", "workdir",    "hostname", "network",
-       "share",  "uid",     "gid",    "map_users", "map_groups", "rootfs",   "read_only",
-       "chroot", "mounts",  "limits", "ulimits",   "stdin",      "stdout",   "stderr"});
+      {"schema",        "command",        "env",    "clear_env", "workdir",   "hostname",
+       "network",       "share",          "uid",    "gid",       "map_users", "map_groups",
+       "rootfs",        "read_only",      "chroot", "mounts",    "limits",    "ulimits",
+       "cgroup_parent", "require_cgroup", "stdin",  "stdout",    "stderr"});
   if (!s) return tl::unexpected(s.error());
   std::string schema = kSpecSchema;
   if (auto r = reader.String("schema", schema); !r) return tl::unexpected(r.error());
@@ -343,6 +361,8 @@ Result<JobSpec> SpecFromJson(const json& value) {
           .and_then([&] { return reader.Bool("chroot", spec.chroot); })
           .and_then([&] { return ReadLimits(reader, spec); })
           .and_then([&] { return ReadUlimits(reader, spec); })
+          .and_then([&] { return reader.OptString("cgroup_parent", spec.cgroup_parent); })
+          .and_then([&] { return reader.Bool("require_cgroup", spec.require_cgroup); })
           .and_then([&] { return reader.OptString("stdin", spec.stdin_path); })
           .and_then([&] { return reader.OptString("stdout", spec.stdout_path); })
           .and_then([&] { return reader.OptString("stderr", spec.stderr_path); });

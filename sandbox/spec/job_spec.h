@@ -52,6 +52,13 @@ struct RlimitSpec {
 struct LimitsSpec {
   std::optional<double> wall_time_limit_seconds;
   std::optional<std::uint64_t> output_limit_bytes;
+  std::optional<double> time_limit_seconds;        // CPU time of the whole job
+  std::optional<std::uint64_t> memory_bytes;       // memory.max (RLIMIT_AS without cgroup)
+  std::optional<std::uint64_t> memory_swap_bytes;  // memory + swap, as Docker; default: no swap
+  std::optional<std::uint64_t> pids;               // pids.max (RLIMIT_NPROC without cgroup)
+  std::optional<double> cpus;                      // cpu.max, in CPUs
+  std::optional<std::uint64_t> cpu_weight;         // cpu.weight, 1-10000
+  std::optional<std::string> cpuset_cpus;          // cpuset.cpus, "0-1,3"
   bool operator==(const LimitsSpec&) const = default;
 };
 
@@ -86,6 +93,8 @@ struct JobSpec {
   std::vector<MountSpec> mounts;
   LimitsSpec limits;
   std::map<std::string, RlimitSpec> ulimits;  // Docker's names: nofile, nproc, core, ...
+  std::optional<std::string> cgroup_parent;   // a delegated cgroup v2 directory
+  bool require_cgroup = false;                // fail instead of falling back to rlimits
   std::optional<std::string> stdin_path;      // null: /dev/null; "-": gaol's own stdin
   std::optional<std::string> stdout_path;     // null: gaol's own stdout
   std::optional<std::string> stderr_path;     // null: gaol's own stderr

@@ -97,9 +97,44 @@ Status ValidateProcess(const JobSpec& spec) {
   return {};
 }
 
+bool ValidCpuList(const std::string& list) {
+  if (list.empty()) return false;
+  for (char c : list) {
+    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '-' && c != ',') return false;
+  }
+  return list.front() != ',' && list.back() != ',' && list.front() != '-' && list.back() != '-';
+}
+
+Status ValidateResources(const JobSpec& spec) {
+  const LimitsSpec& l = spec.limits;
+  if (l.memory_bytes && *l.memory_bytes < (1ULL << 20)) {
+    return Invalid("spec field `limits.memory_bytes`", "at least 1 MiB (1m)");
+  }
+  if (l.memory_swap_bytes && (!l.memory_bytes || *l.memory_swap_bytes < *l.memory_bytes)) {
+    return Invalid("spec field `limits.memory_swap_bytes`",
+                   "memory plus swap, at least the memory limit (and a memory limit with it)");
+  }
+  if (l.pids && *l.pids == 0) return Invalid("spec field `limits.pids`", "at least 1");
+  if (l.cpus && *l.cpus > 1024) return Invalid("spec field `limits.cpus`", "at most 1024 CPUs");
+  if (l.cpu_weight && (*l.cpu_weight < 1 || *l.cpu_weight > 10000)) {
+    return Invalid("spec field `limits.cpu_weight`", "a weight from 1 to 10000");
+  }
+  if (l.cpuset_cpus && !ValidCpuList(*l.cpuset_cpus)) {
+    return Invalid("spec field `limits.cpuset_cpus`",
+                   fmt::format("a CPU list such as 0-1,3 (got \"{}\")", *l.cpuset_cpus));
+  }
+  if (spec.cgroup_parent && !IsCleanAbsolutePath(*spec.cgroup_parent)) {
+    return Invalid(
+        "spec field `cgroup_parent`",
+        fmt::format("an absolute path to a cgroup v2 directory (got \"{}\")", *spec.cgroup_parent));
+  }
+  return {};
+}
+
 }  // namespace
 
 Status ValidateSpec(const JobSpec& spec) {
+  if (auto s = ValidateResources(spec); !s) return s;
   if (auto s = ValidateProcess(spec); !s) return s;
   if (spec.rootfs && !IsCleanAbsolutePath(*spec.rootfs)) {
     return Invalid("spec field `rootfs`",

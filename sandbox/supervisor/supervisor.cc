@@ -6,9 +6,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
+#include "sandbox/cgroup/cgroup.h"
 #include "sandbox/common/syscalls.h"
 
 namespace gaol {
@@ -21,7 +23,8 @@ enum Source : std::uint64_t {
   kReport,
   kSignal,
   kWallDeadline,
-  kDrainDeadline
+  kDrainDeadline,
+  kCpuCheck,
 };
 
 // After PID 1 exits, its pid namespace is gone and the pipes reach EOF at once; this bounds the
@@ -53,6 +56,7 @@ class Loop {
   void OnReport(int res);
   void Deliver(Stream& stream, const char* data, std::size_t n);
   void Kill();
+  void CheckCpu();
   bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
 
   const SuperviseRequest& req_;
@@ -66,7 +70,7 @@ class Loop {
   bool drained_ = false;
   std::uint64_t deadline_ns_ = 0;
   signalfd_siginfo siginfo_;
-  __kernel_timespec wall_ts_ = {}, drain_ts_ = {};
+  __kernel_timespec wall_ts_ = {}, drain_ts_ = {}, cpu_ts_ = {};
   SuperviseOutcome outcome_;
 };
 
@@ -148,7 +152,30 @@ void Loop::OnReport(int res) {
     wall_ts_.tv_nsec = static_cast<long long>(deadline_ns_ % 1'000'000'000ULL);
     ArmDeadline(kWallDeadline, &wall_ts_, IORING_TIMEOUT_ABS);
   }
+  if (incoming_.kind == ChildReport::kReady && req_.time_limit_seconds && req_.cpu_stat_fd >= 0) {
+    CheckCpu();
+  }
   Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+}
+
+// CPU time accrues at most `cpus` seconds per wall second: waiting (limit - used) / cpus cannot
+// miss the limit by more than the last wait, which shrinks to 1 ms near the limit.
+void Loop::CheckCpu() {
+  if (exited_ || killed_) return;
+  auto used = cgroup::ReadUsageUsec(req_.cpu_stat_fd);
+  auto limit = static_cast<std::uint64_t>(std::llround(*req_.time_limit_seconds * 1e6));
+  if (used && *used >= limit) {
+    outcome_.time_exceeded = true;
+    outcome_.time_at_kill_usec = *used;
+    Kill();
+    return;
+  }
+  std::uint64_t left_usec = used ? limit - *used : 1000;
+  std::uint64_t wait_ns =
+      std::clamp<std::uint64_t>(left_usec * 1000 / req_.cpus, 1'000'000, 100'000'000);
+  cpu_ts_.tv_sec = 0;
+  cpu_ts_.tv_nsec = static_cast<long long>(wait_ns);
+  ArmDeadline(kCpuCheck, &cpu_ts_, 0);
 }
 
 Result<SuperviseOutcome> Loop::Run() {
@@ -204,6 +231,9 @@ Result<SuperviseOutcome> Loop::Run() {
           outcome_.kill_latency_ns = MonotonicNs() - deadline_ns_;
           Kill();
         }
+        break;
+      case kCpuCheck:
+        if (res == -ETIME) CheckCpu();
         break;
       case kDrainDeadline:
         if (res == -ETIME) drained_ = true;

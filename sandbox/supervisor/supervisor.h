@@ -21,6 +21,9 @@ struct SuperviseRequest {
   int signal_fd = -1;                      // signalfd of the signals to forward, or -1
   std::optional<double> wall_time_limit_seconds;
   std::optional<std::uint64_t> output_limit_bytes;  // stdout and stderr together
+  int cpu_stat_fd = -1;                             // the job's cgroup cpu.stat, or -1
+  std::optional<double> time_limit_seconds;         // CPU time, checked against cpu_stat_fd
+  unsigned cpus = 1;                                // how fast CPU time can accrue
 };
 
 struct SuperviseOutcome {
@@ -28,7 +31,9 @@ struct SuperviseOutcome {
   std::uint64_t exit_ns = 0;  // CLOCK_MONOTONIC when PID 1 was seen to exit
   bool wall_time_exceeded = false;
   bool output_exceeded = false;
-  std::uint64_t kill_latency_ns = 0;  // from the deadline to the kill, when one was due
+  bool time_exceeded = false;           // CPU time reached --time-limit (cpu.stat)
+  std::uint64_t time_at_kill_usec = 0;  // cpu.stat usage_usec when the kill was sent
+  std::uint64_t kill_latency_ns = 0;    // from the deadline to the kill, when one was due
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // captured and passed on
 };
 

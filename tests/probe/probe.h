@@ -89,5 +89,7 @@ int RunOrphan(Args args);      // process_modes.cc
 int RunSigterm(Args args);     // process_modes.cc
 int RunTiocsti(Args args);     // process_modes.cc
 int RunFork(Args args);        // process_modes.cc
+int RunHog(Args args);         // process_modes.cc
+int RunSpin(Args args);        // process_modes.cc
 
 }  // namespace gaol::probe

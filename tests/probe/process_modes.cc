@@ -2,12 +2,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 
 #include "tests/probe/probe.h"
 
@@ -198,6 +201,38 @@ int RunFork(Args args) {
   Emit({{"forked", children.size()}, {"errno", ErrnoOrNull(err)}});
   for (pid_t pid : children) kill(pid, SIGKILL);
   for (pid_t pid : children) WaitFor(pid, nullptr, 0);
+  return 0;
+}
+
+int RunHog(Args args) {
+  // Allocates and touches BYTES in 1 MiB steps: what a memory limit must stop.
+  uint64_t wanted = ParseCount(args[0]);
+  constexpr uint64_t kStep = 1 << 20;
+  uint64_t got = 0;
+  int err = 0;
+  while (got < wanted) {
+    void* p = mmap(nullptr, kStep, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      err = errno;
+      break;
+    }
+    std::memset(p, 0x5a, kStep);
+    got += kStep;
+  }
+  Emit({{"allocated", got}, {"ok", got >= wanted}, {"errno", ErrnoOrNull(err)}});
+  return 0;
+}
+
+int RunSpin(Args args) {
+  // Burns CPU until SECONDS of its own CPU time have passed (or it is killed).
+  double seconds = ParseSeconds(args[0]);
+  Emit({{"mode", "spin"}});
+  timespec ts;
+  volatile uint64_t n = 0;
+  do {
+    for (int i = 0; i < 100000; ++i) n = n + 1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  } while (static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9 < seconds);
   return 0;
 }
 

@@ -140,10 +140,19 @@ TEST_CASE("The DESIGN.md example's fields that exist here parse", "[spec]") {
   CHECK_FALSE(spec->stdin_path);
   CHECK_FALSE(spec->stdout_path);
   CHECK(ValidateSpec(*spec));
-  // Fields of the example this build lacks are refused, not ignored.
+  // The example's resource limits parse too.
   json with_limits = json::parse(text);
   with_limits["limits"]["memory_bytes"] = 268435456;
-  CheckRejected(with_limits, "limits.memory_bytes");
+  with_limits["limits"]["pids"] = 64;
+  with_limits["limits"]["cpus"] = 1.0;
+  with_limits["limits"]["time_limit_seconds"] = 2.0;
+  auto limited = SpecFromJson(with_limits);
+  REQUIRE(limited);
+  CHECK(limited->limits.memory_bytes == 268435456u);
+  CHECK(limited->limits.pids == 64u);
+  CHECK(limited->limits.cpus == 1.0);
+  CHECK(limited->limits.time_limit_seconds == 2.0);
+  // Fields of the example this build lacks are refused, not ignored.
   json with_security = json::parse(text);
   with_security["security"] = {{"seccomp", "strict"}};
   CheckRejected(with_security, "security");
@@ -242,8 +251,8 @@ TEST_CASE("A field of the wrong type is an error naming its path", "[spec]") {
 TEST_CASE("An unknown key, top-level or nested, is an error naming it", "[spec]") {
   const std::vector<BadField> cases = {
       {"/memory", "256m", "memory"},
-      {"/limits/memory_bytes", 1, "limits.memory_bytes"},
-      {"/limits/time_limit_seconds", 2.0, "limits.time_limit_seconds"},
+      {"/limits/memory_limit", 1, "limits.memory_limit"},
+      {"/limits/cpu_seconds", 2.0, "limits.cpu_seconds"},
       {"/mounts/0/size_bytes", 1, "mounts[0].size_bytes"},  // a bind has no size
       {"/mounts/1/source", "/x", "mounts[1].source"},       // a tmpfs has no source
       {"/mounts/1/read_only", true, "mounts[1].read_only"},

@@ -1,0 +1,215 @@
+#include "sandbox/cgroup/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "sandbox/spec/units.h"
+
+namespace gaol::cgroup {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::set<std::string> Words(const std::string& text) {
+  std::istringstream in(text);
+  std::set<std::string> out;
+  for (std::string w; in >> w;) out.insert(w);
+  return out;
+}
+
+Status WriteAt(int dir, const std::string& file, const std::string& value, Step step) {
+  UniqueFd fd(openat(dir, file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd || write(fd.Get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    return Fail(step, fmt::format("write `{}` = \"{}\" in", file, value), "the job's cgroup");
+  }
+  return {};
+}
+
+bool IsCgroup2(const std::string& path) {
+  struct statfs fs;
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+bool Writable(const std::string& dir) {
+  return access(dir.c_str(), W_OK) == 0 && access((dir + "/cgroup.procs").c_str(), W_OK) == 0;
+}
+
+// The mount point of the cgroup2 hierarchy, from mountinfo.
+std::optional<std::string> Cgroup2Mount() {
+  std::istringstream lines(ReadFile("/proc/self/mountinfo"));
+  for (std::string line; std::getline(lines, line);) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount;
+    fields >> id >> parent >> dev >> root >> mount;
+    return mount;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> FlatKeyedValue(const std::string& text, const std::string& key) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ' ') {
+      return ParseU64(line.substr(key.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<Parent>> FindParent(const std::optional<std::string>& flag) {
+  if (flag) {
+    if (!IsCgroup2(*flag)) {
+      return Invalid(fmt::format("--cgroup-parent `{}`", *flag),
+                     "a directory of a cgroup v2 hierarchy");
+    }
+    if (!Writable(*flag)) {
+      return Invalid(fmt::format("--cgroup-parent `{}`", *flag),
+                     fmt::format("a cgroup delegated to uid {}: its directory, cgroup.procs, "
+                                 "cgroup.subtree_control and cgroup.threads owned by it (chown)",
+                                 getuid()));
+    }
+    return Parent{*flag, Words(ReadFile(*flag + "/cgroup.controllers")), true};
+  }
+  auto mount = Cgroup2Mount();
+  if (!mount) return std::optional<Parent>();
+  std::istringstream lines(ReadFile("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("0::")) continue;
+    std::string dir = *mount + (line.substr(3) == "/" ? "" : line.substr(3));
+    if (!Writable(dir)) break;
+    return Parent{dir, Words(ReadFile(dir + "/cgroup.controllers")), false};
+  }
+  return std::optional<Parent>();
+}
+
+Leaf& Leaf::operator=(Leaf&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::move(other.path_);
+    dir_ = std::move(other.dir_);
+  }
+  return *this;
+}
+
+Result<Leaf> Leaf::Create(const Parent& parent, const std::set<std::string>& controllers,
+                          const std::vector<std::pair<std::string, std::string>>& limits) {
+  UniqueFd parent_fd(open(parent.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!parent_fd) return Fail(Step::kCgroup, "open cgroup parent", parent.path);
+  auto enabled = Words(ReadFile(parent.path + "/cgroup.subtree_control"));
+  for (const auto& c : controllers) {
+    if (enabled.count(c)) continue;
+    // A parent holding processes (not the root) cannot give its children controllers: the job
+    // then falls back for what this controller would have enforced, which the plan already says.
+    if (auto s = WriteAt(parent_fd.Get(), "cgroup.subtree_control", "+" + c, Step::kCgroup); !s) {
+      return tl::unexpected(std::move(s.error()).With(
+          fmt::format("enable the {} controller for `{}`", c, parent.path)));
+    }
+  }
+  Leaf leaf;
+  std::string name = fmt::format("gaol-job-{}", getpid());
+  if (mkdirat(parent_fd.Get(), name.c_str(), 0755) != 0) {
+    return Fail(Step::kCgroup, "create the job's cgroup", parent.path + "/" + name);
+  }
+  leaf.path_ = parent.path + "/" + name;
+  leaf.dir_.Reset(openat(parent_fd.Get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!leaf.dir_) return Fail(Step::kCgroup, "open the job's cgroup", leaf.path_);
+  for (const auto& [file, value] : limits) {
+    // Without swap accounting in the kernel there is no swap to forbid.
+    if (file == "memory.swap.max" && faccessat(leaf.dir_.Get(), file.c_str(), F_OK, 0) != 0)
+      continue;
+    if (auto s = WriteAt(leaf.dir_.Get(), file, value, Step::kCgroup); !s) {
+      return tl::unexpected(std::move(s.error()).With(leaf.path_));
+    }
+  }
+  return leaf;
+}
+
+Result<UniqueFd> Leaf::OpenCpuStat() const {
+  UniqueFd fd(openat(dir_.Get(), "cpu.stat", O_RDONLY | O_CLOEXEC));
+  if (!fd) return Fail(Step::kSupervise, "open cpu.stat in", path_);
+  return fd;
+}
+
+std::optional<std::uint64_t> ReadUsageUsec(int cpu_stat_fd) {
+  char buf[1024];
+  ssize_t n = pread(cpu_stat_fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return std::nullopt;
+  return FlatKeyedValue(std::string(buf, static_cast<std::size_t>(n)), "usage_usec");
+}
+
+Usage Leaf::ReadUsage() const {
+  Usage u;
+  std::string cpu = ReadFile(path_ + "/cpu.stat");
+  u.usage_usec = FlatKeyedValue(cpu, "usage_usec");
+  u.user_usec = FlatKeyedValue(cpu, "user_usec");
+  u.system_usec = FlatKeyedValue(cpu, "system_usec");
+  std::string peak = ReadFile(path_ + "/memory.peak");
+  if (!peak.empty()) u.memory_peak_bytes = ParseU64(peak.substr(0, peak.find('\n')));
+  std::string pids = ReadFile(path_ + "/pids.peak");
+  if (!pids.empty()) u.pids_peak = ParseU64(pids.substr(0, pids.find('\n')));
+  u.oom_kills = FlatKeyedValue(ReadFile(path_ + "/memory.events"), "oom_kill").value_or(0);
+  u.pids_max_hits = FlatKeyedValue(ReadFile(path_ + "/pids.events"), "max").value_or(0);
+  return u;
+}
+
+Status Leaf::Remove() {
+  if (!dir_) return {};
+  // cgroup.kill (5.14+) ends every process in the leaf at once, forks in flight included.
+  WriteAt(dir_.Get(), "cgroup.kill", "1", Step::kCleanup);
+  UniqueFd events(openat(dir_.Get(), "cgroup.events", O_RDONLY | O_CLOEXEC));
+  for (int i = 0; events && i < 100; ++i) {
+    char buf[256];
+    ssize_t n = pread(events.Get(), buf, sizeof(buf) - 1, 0);
+    if (n <= 0 || FlatKeyedValue(std::string(buf, static_cast<std::size_t>(n)), "populated") == 0u)
+      break;
+    pollfd p = {events.Get(), POLLPRI, 0};  // cgroup.events wakes pollers when it changes
+    poll(&p, 1, 10);
+  }
+  dir_.Reset();
+  std::string path = std::exchange(path_, {});
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) return Fail(Step::kCleanup, "rmdir", path);
+  return {};
+}
+
+void ReapOrphans(const Parent& parent) {
+  DIR* dir = opendir(parent.path.c_str());
+  if (!dir) return;
+  std::vector<std::string> orphans;
+  while (dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (!name.starts_with("gaol-job-")) continue;
+    auto pid = ParseU32(name.substr(9));
+    if (!pid) continue;
+    std::string comm = ReadFile(fmt::format("/proc/{}/comm", *pid));
+    if (comm != "gaol\n") orphans.push_back(parent.path + "/" + name);
+  }
+  closedir(dir);
+  for (const auto& path : orphans) {
+    Leaf orphan;
+    orphan.path_ = path;
+    orphan.dir_.Reset(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    orphan.Remove();
+  }
+}
+
+}  // namespace gaol::cgroup

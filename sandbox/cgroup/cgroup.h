@@ -1,0 +1,74 @@
+// The job's cgroup v2 leaf, in a subtree delegated to the caller: found before planning (parent
+// side), created per job and entered atomically by clone3(CLONE_INTO_CGROUP), read for the
+// accounting, then killed and removed. Facility module: it never reads the spec.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sandbox/common/error.h"
+#include "sandbox/common/unique_fd.h"
+
+namespace gaol::cgroup {
+
+// A writable cgroup v2 directory the job's leaf can go in.
+struct Parent {
+  std::string path;
+  std::set<std::string> controllers;  // what its children may get (its cgroup.controllers)
+  bool from_flag = false;             // --cgroup-parent, not found by looking
+};
+
+// --cgroup-parent DIR when given (an error when it is not a writable cgroup v2 directory);
+// otherwise the caller's own cgroup when the caller may create children in it; otherwise none.
+Result<std::optional<Parent>> FindParent(const std::optional<std::string>& flag);
+
+struct Usage {
+  std::optional<std::uint64_t> usage_usec, user_usec, system_usec;  // cpu.stat (every cgroup)
+  std::optional<std::uint64_t> memory_peak_bytes;                   // memory.peak
+  std::optional<std::uint64_t> pids_peak;                           // pids.peak
+  std::uint64_t oom_kills = 0;                                      // memory.events oom_kill
+  std::uint64_t pids_max_hits = 0;                                  // pids.events max
+};
+
+// Parses "key value" lines (cpu.stat, memory.events, pids.events).
+std::optional<std::uint64_t> FlatKeyedValue(const std::string& text, const std::string& key);
+
+// One leaf per job. Owns the directory: the destructor kills what is left in it
+// (cgroup.kill), waits until it is empty and removes it.
+class Leaf {
+ public:
+  // Enables `controllers` in the parent's cgroup.subtree_control (those not yet on), makes the
+  // leaf and writes `limits` (file, value) into it.
+  static Result<Leaf> Create(const Parent& parent, const std::set<std::string>& controllers,
+                             const std::vector<std::pair<std::string, std::string>>& limits);
+  Leaf() = default;
+  Leaf(Leaf&& other) noexcept = default;
+  Leaf& operator=(Leaf&& other) noexcept;
+  ~Leaf() { Remove(); }
+
+  int DirFd() const { return dir_.Get(); }
+  const std::string& Path() const { return path_; }
+  // An fd of cpu.stat, for the supervisor's CPU-time checks.
+  Result<UniqueFd> OpenCpuStat() const;
+  Usage ReadUsage() const;
+  // cgroup.kill, wait for `populated 0`, rmdir. Idempotent.
+  Status Remove();
+
+ private:
+  friend void ReapOrphans(const Parent& parent);
+  std::string path_;
+  UniqueFd dir_;
+};
+
+// Kills and removes leaves named gaol-job-PID in `parent` whose gaol (PID) is gone: what a
+// killed gaol left behind.
+void ReapOrphans(const Parent& parent);
+
+// Reads the usage_usec of an open cpu.stat.
+std::optional<std::uint64_t> ReadUsageUsec(int cpu_stat_fd);
+
+}  // namespace gaol::cgroup

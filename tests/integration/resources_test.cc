@@ -1,0 +1,183 @@
+// Resource limits on the real kernel. [resources]: this host gives uid 65534 no delegated cgroup,
+// so limits fall back to rlimits and the result says so. [cgroup]: a subtree delegated by chown
+// (run-unprivileged.sh prepares it as root): exact accounting, the CPU-time limit from cpu.stat,
+// cgroup.kill and the leaf's removal.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+
+#include "tests/integration/harness.h"
+
+using gaol::it::RunGaol;
+using gaol::it::RunProbe;
+
+namespace {
+
+std::string DelegatedParent() {
+  const char* parent = std::getenv("GAOL_CGROUP_PARENT");
+  if (!parent) FAIL("GAOL_CGROUP_PARENT is unset: run through run-unprivileged.sh as root");
+  return parent;
+}
+
+std::vector<std::string> Children(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') out.push_back(e->d_name);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("without a delegated cgroup, --time-limit falls back to RLIMIT_CPU", "[resources]") {
+  auto run = RunProbe({"--time-limit", "1"}, {"spin", "30"});
+  INFO(run.err);
+  CHECK(run.result["status"] == "time_limit");
+  CHECK(run.result["enforcement"]["time_limit"] == "rlimit");
+  CHECK(run.result["accounting"] == "rusage");
+  CHECK(run.result["cpu_time_seconds"] >= 0.95);
+  CHECK(run.result["cpu_time_seconds"] < 2.5);
+  CHECK(run.err.find("time_limit by rlimit") != std::string::npos);
+}
+
+TEST_CASE("without a delegated cgroup, --memory falls back to RLIMIT_AS", "[resources]") {
+  auto run = RunProbe({"--memory", "64m"}, {"hog", "200000000"});
+  auto p = run.Probe();
+  CHECK(run.result["enforcement"]["memory"] == "rlimit");
+  CHECK(p["ok"] == false);
+  CHECK(p["errno"] == "ENOMEM");
+  CHECK(p["allocated"] < 64 * 1024 * 1024);
+}
+
+TEST_CASE("without a delegated cgroup, --pids-limit falls back to RLIMIT_NPROC", "[resources]") {
+  auto run = RunProbe({"--pids-limit", "5"}, {"fork", "50"});
+  auto p = run.Probe();
+  CHECK(run.result["enforcement"]["pids"] == "rlimit");
+  // Five processes in all: the job and the four it could fork (PID 1 is not counted against it).
+  CHECK(p["forked"] == 4);
+  CHECK(p["errno"] == "EAGAIN");
+}
+
+TEST_CASE("limits no rlimit can stand in for are reported as none", "[resources]") {
+  auto run = RunProbe({"--cpus", "0.5", "--cpu-weight", "50", "-q"}, {"exit", "0"});
+  CHECK(run.exit_status == 0);
+  CHECK(run.result["enforcement"]["cpu"] == "none");
+  CHECK(run.result["enforcement"]["cpu_weight"] == "none");
+  CHECK(run.err.empty());  // -q: no warning line
+}
+
+TEST_CASE("--require-cgroup refuses to fall back", "[resources]") {
+  auto before = gaol::it::TakeLeftovers();
+  auto run = RunGaol({"--require-cgroup", "--memory", "64m", "--", "/bin/true"});
+  CHECK(run.exit_status == 125);
+  CHECK(run.err.find("--require-cgroup") != std::string::npos);
+  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  CHECK(gaol::it::TakeLeftovers().children.empty());
+  CHECK(gaol::it::TakeLeftovers().mounts == before.mounts);
+}
+
+TEST_CASE("--cgroup-parent must be a delegated cgroup v2 directory", "[cgroup]") {
+  std::string parent = DelegatedParent();
+  auto not_cgroup = RunGaol({"--cgroup-parent", "/tmp", "--", "/bin/true"});
+  CHECK(not_cgroup.exit_status == 125);
+  CHECK(not_cgroup.err.find("cgroup v2") != std::string::npos);
+  // The hierarchy's root belongs to root: not delegated to this uid.
+  std::string root = parent.substr(0, parent.find("/gaol-ci-"));
+  auto not_delegated = RunGaol({"--cgroup-parent", root, "--", "/bin/true"});
+  CHECK(not_delegated.exit_status == 125);
+  CHECK(not_delegated.err.find("delegated") != std::string::npos);
+}
+
+TEST_CASE("in a delegated cgroup the CPU-time limit is exact and accounting comes from it",
+          "[cgroup]") {
+  std::string parent = DelegatedParent();
+  auto run = RunProbe({"--cgroup-parent", parent, "--time-limit", "1s"}, {"spin", "30"});
+  INFO(run.err);
+  CHECK(run.result["status"] == "time_limit");
+  CHECK(run.result["enforcement"]["time_limit"] == "cgroup");
+  CHECK(run.result["accounting"] == "cgroup");
+  CHECK(run.result["cpu_time_seconds"] >= 1.0);
+  CHECK(run.result["cpu_time_seconds"] <= 1.05);
+  CHECK(run.result["launch"]["steps"]["cgroup"] > 0.0);
+  CHECK(run.result["launch"]["steps"]["cleanup"] > 0.0);
+  CHECK(Children(parent).empty());
+}
+
+// Pids of "/probe/gaol-probe sleep 61": the stragglers' command line is theirs alone.
+std::vector<pid_t> Stragglers() {
+  static const char kCmdline[] =
+      "/probe/gaol-probe\0sleep\0"
+      "61";
+  const std::string wanted(kCmdline, sizeof(kCmdline));  // with the final NUL
+  std::vector<pid_t> out;
+  if (DIR* proc = opendir("/proc")) {
+    while (dirent* e = readdir(proc)) {
+      FILE* f = fopen((std::string("/proc/") + e->d_name + "/cmdline").c_str(), "r");
+      if (!f) continue;
+      char cmdline[64] = {};
+      std::size_t n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
+      fclose(f);
+      if (std::string(cmdline, n) == wanted) out.push_back(std::atoi(e->d_name));
+    }
+    closedir(proc);
+  }
+  return out;
+}
+
+TEST_CASE("processes the job leaves behind are killed with its leaf", "[cgroup]") {
+  std::string parent = DelegatedParent();
+  // Sharing the pid namespace, PID 1's kill(-1) cannot sweep up: only cgroup.kill can.
+  std::vector<std::string> args = {"--share",
+                                   "pid",
+                                   "--ro-bind",
+                                   gaol::it::ProbeDir(),
+                                   "/probe",
+                                   "--",
+                                   "/bin/sh",
+                                   "-c",
+                                   "/probe/gaol-probe sleep 61 >/dev/null & "
+                                   "/probe/gaol-probe sleep 61 >/dev/null &"};
+  SECTION("control: without a cgroup the stragglers outlive the job") {
+    auto run = RunGaol(args);
+    CHECK(run.exit_status == 0);
+    auto left = Stragglers();
+    CHECK(left.size() == 2);
+    for (pid_t pid : left) kill(pid, SIGKILL);
+  }
+  SECTION("with its leaf they die with the job") {
+    args.insert(args.begin(), {"--cgroup-parent", parent});
+    auto run = RunGaol(args);
+    CHECK(run.exit_status == 0);
+    CHECK(run.result["accounting"] == "cgroup");
+    CHECK(Children(parent).empty());
+    CHECK(Stragglers().empty());
+  }
+}
+
+TEST_CASE("a leaf orphaned by a killed gaol is removed by the next run", "[cgroup]") {
+  std::string parent = DelegatedParent();
+  // A leaf named for a pid that is no gaol: what a SIGKILLed gaol leaves.
+  std::string orphan = parent + "/gaol-job-999999999";
+  REQUIRE(mkdir(orphan.c_str(), 0755) == 0);
+  auto run = RunGaol({"--cgroup-parent", parent, "--", "/bin/true"});
+  CHECK(run.exit_status == 0);
+  struct stat st;
+  CHECK(stat(orphan.c_str(), &st) != 0);
+}
+
+TEST_CASE("nothing is left in the subtree after many runs", "[cgroup]") {
+  std::string parent = DelegatedParent();
+  for (int i = 0; i < 100; ++i) {
+    auto run = RunGaol({"--cgroup-parent", parent, "--wall-time-limit", "5s", "--", "/bin/true"});
+    REQUIRE(run.exit_status == 0);
+  }
+  CHECK(Children(parent).empty());
+  CHECK(gaol::it::TakeLeftovers().processes.empty());
+}

@@ -6,6 +6,7 @@
 
 #include "sandbox/spec/job_spec.h"
 #include "sandbox/spec/paths.h"
+#include "sandbox/spec/units.h"
 
 namespace gaol {
 namespace {
@@ -97,12 +98,20 @@ Status ValidateProcess(const JobSpec& spec) {
   return {};
 }
 
+// "0-1,3": comma-separated CPUs and ascending ranges, as cpuset.cpus takes them.
 bool ValidCpuList(const std::string& list) {
-  if (list.empty()) return false;
-  for (char c : list) {
-    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '-' && c != ',') return false;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string item = list.substr(start, end - start);
+    std::size_t dash = item.find('-');
+    auto first = ParseU32(item.substr(0, dash));
+    auto last = dash == std::string::npos ? first : ParseU32(item.substr(dash + 1));
+    if (!first || !last || *first > *last) return false;
+    start = end + 1;
   }
-  return list.front() != ',' && list.back() != ',' && list.front() != '-' && list.back() != '-';
+  return true;
 }
 
 Status ValidateResources(const JobSpec& spec) {
@@ -114,8 +123,21 @@ Status ValidateResources(const JobSpec& spec) {
     return Invalid("spec field `limits.memory_swap_bytes`",
                    "memory plus swap, at least the memory limit (and a memory limit with it)");
   }
-  if (l.pids && *l.pids == 0) return Invalid("spec field `limits.pids`", "at least 1");
-  if (l.cpus && *l.cpus > 1024) return Invalid("spec field `limits.cpus`", "at most 1024 CPUs");
+  // PID_MAX_LIMIT: no more processes can exist at once.
+  if (l.pids && (*l.pids == 0 || *l.pids > 4194304)) {
+    return Invalid("spec field `limits.pids`", "from 1 to 4194304");
+  }
+  // cpu.max takes a quota of at least 1 ms per 100 ms period (Docker's minimum, too).
+  if (l.cpus && (*l.cpus < 0.01 || *l.cpus > 1024)) {
+    return Invalid("spec field `limits.cpus`", "from 0.01 to 1024 CPUs");
+  }
+  for (auto [value, field] : {std::pair{&l.time_limit_seconds, "time_limit_seconds"},
+                              {&l.wall_time_limit_seconds, "wall_time_limit_seconds"}}) {
+    if (*value && !(**value > 0 && **value <= 1e6)) {
+      return Invalid(fmt::format("spec field `limits.{}`", field),
+                     "seconds above 0, at most 1000000");
+    }
+  }
   if (l.cpu_weight && (*l.cpu_weight < 1 || *l.cpu_weight > 10000)) {
     return Invalid("spec field `limits.cpu_weight`", "a weight from 1 to 10000");
   }

@@ -1,0 +1,712 @@
+// Resource limits: where each limit goes (cgroup controller, rlimit fallback or nowhere), what
+// --require-cgroup refuses, the validation of the limit values, the JSON round trip of the new
+// fields, FindParent's error for a directory that is not a cgroup, and FlatKeyedValue.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "sandbox/cgroup/cgroup.h"
+#include "sandbox/plan/plan.h"
+#include "sandbox/spec/job_spec.h"
+#include "tests/unit/plan_fixture.h"
+
+namespace gaol {
+namespace {
+
+using Catch::Matchers::Contains;
+using nlohmann::json;
+using testing::FixedHostFacts;
+using testing::SpecOf;
+using Limits = std::vector<std::pair<std::string, std::string>>;
+using Enforcement = std::map<std::string, std::string>;
+
+constexpr std::uint64_t kMiB = 1ULL << 20;
+const char* const kParentPath = "/sys/fs/cgroup/user.slice/gaol-test";
+
+HostFacts FactsWithCgroup(std::set<std::string> controllers) {
+  HostFacts facts = FixedHostFacts();
+  facts.cgroup = cgroup::Parent{kParentPath, std::move(controllers), true};
+  return facts;
+}
+
+HostFacts AllControllers() { return FactsWithCgroup({"cpu", "cpuset", "io", "memory", "pids"}); }
+
+Plan PlanOf(const JobSpec& spec, const HostFacts& facts) {
+  auto plan = MakePlan(spec, facts);
+  INFO((plan ? std::string() : plan.error().Message()));
+  REQUIRE(plan);
+  return *plan;
+}
+
+Error PlanError(const JobSpec& spec, const HostFacts& facts) {
+  auto plan = MakePlan(spec, facts);
+  REQUIRE_FALSE(plan);
+  return plan.error();
+}
+
+const RlimitOp* FindRlimit(const Plan& plan, const std::string& name) {
+  auto it = std::find_if(plan.rlimits.begin(), plan.rlimits.end(),
+                         [&](const RlimitOp& r) { return r.name == name; });
+  return it == plan.rlimits.end() ? nullptr : &*it;
+}
+
+// Every resource limit asked for at once.
+JobSpec AllLimits() {
+  JobSpec spec = SpecOf({"/bin/true"});
+  spec.limits.memory_bytes = 256 * kMiB;
+  spec.limits.pids = 64;
+  spec.limits.cpus = 1.5;
+  spec.limits.cpu_weight = 200;
+  spec.limits.cpuset_cpus = "0-1,3";
+  spec.limits.time_limit_seconds = 2.5;
+  return spec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+
+TEST_CASE("Resources: no limit asked for, no cgroup and no enforcement", "[resources][plan]") {
+  Plan plan = PlanOf(SpecOf({"/bin/true"}), AllControllers());
+  CHECK(plan.enforcement.empty());
+  CHECK(plan.cgroup.controllers.empty());
+  CHECK(plan.cgroup.limits.empty());
+  CHECK_FALSE(plan.time_limit_seconds);
+  // Only the default core limit.
+  REQUIRE(plan.rlimits.size() == 1);
+  CHECK(plan.rlimits[0].name == "core");
+  Plan bare = PlanOf(SpecOf({"/bin/true"}), FixedHostFacts());
+  CHECK_FALSE(bare.cgroup.parent);
+  CHECK(bare.enforcement.empty());
+}
+
+TEST_CASE("Resources: every controller offered, every limit goes to the cgroup",
+          "[resources][plan]") {
+  Plan plan = PlanOf(AllLimits(), AllControllers());
+  REQUIRE(plan.cgroup.parent);
+  CHECK(plan.cgroup.parent->path == kParentPath);
+  CHECK(plan.cgroup.controllers == std::set<std::string>{"cpu", "cpuset", "memory", "pids"});
+  CHECK(plan.cgroup.limits == Limits{
+                                  {"memory.max", "268435456"},
+                                  {"memory.swap.max", "0"},
+                                  {"pids.max", "64"},
+                                  {"cpu.max", "150000 100000"},
+                                  {"cpu.weight", "200"},
+                                  {"cpuset.cpus", "0-1,3"},
+                              });
+  CHECK(plan.enforcement == Enforcement{{"memory", "cgroup"},
+                                        {"pids", "cgroup"},
+                                        {"cpu", "cgroup"},
+                                        {"cpu_weight", "cgroup"},
+                                        {"cpuset", "cgroup"},
+                                        {"time_limit", "cgroup"}});
+  REQUIRE(plan.time_limit_seconds);
+  CHECK(*plan.time_limit_seconds == 2.5);
+  // No rlimit stands in for what the cgroup enforces...
+  CHECK(FindRlimit(plan, "as") == nullptr);
+  CHECK(FindRlimit(plan, "nproc") == nullptr);
+  // ...except the CPU-time backstop: ceil(2.5) + 1 soft, + 2 hard.
+  const RlimitOp* cpu = FindRlimit(plan, "cpu");
+  REQUIRE(cpu != nullptr);
+  CHECK(cpu->resource == RLIMIT_CPU);
+  CHECK(cpu->soft == 4u);
+  CHECK(cpu->hard == 5u);
+}
+
+TEST_CASE("Resources: without a cgroup, rlimits stand in where one comes close",
+          "[resources][plan]") {
+  Plan plan = PlanOf(AllLimits(), FixedHostFacts());
+  CHECK_FALSE(plan.cgroup.parent);
+  CHECK(plan.cgroup.controllers.empty());
+  CHECK(plan.cgroup.limits.empty());
+  CHECK_FALSE(plan.time_limit_seconds);
+  CHECK(plan.enforcement == Enforcement{{"memory", "rlimit"},
+                                        {"pids", "rlimit"},
+                                        {"cpu", "none"},
+                                        {"cpu_weight", "none"},
+                                        {"cpuset", "none"},
+                                        {"time_limit", "rlimit"}});
+  const RlimitOp* as = FindRlimit(plan, "as");
+  REQUIRE(as != nullptr);
+  CHECK(as->resource == RLIMIT_AS);
+  CHECK(as->soft == 256 * kMiB);
+  CHECK(as->hard == 256 * kMiB);
+  // RLIMIT_NPROC counts the job's PID 1 as well.
+  const RlimitOp* nproc = FindRlimit(plan, "nproc");
+  REQUIRE(nproc != nullptr);
+  CHECK(nproc->resource == RLIMIT_NPROC);
+  CHECK(nproc->soft == 65u);
+  CHECK(nproc->hard == 65u);
+  // Whole seconds: ceil(2.5) soft, one more hard.
+  const RlimitOp* cpu = FindRlimit(plan, "cpu");
+  REQUIRE(cpu != nullptr);
+  CHECK(cpu->resource == RLIMIT_CPU);
+  CHECK(cpu->soft == 3u);
+  CHECK(cpu->hard == 4u);
+  // The default core limit is still there.
+  const RlimitOp* core = FindRlimit(plan, "core");
+  REQUIRE(core != nullptr);
+  CHECK(core->soft == 0u);
+}
+
+TEST_CASE("Resources: a cgroup without some controllers falls back per limit",
+          "[resources][plan]") {
+  Plan plan = PlanOf(AllLimits(), FactsWithCgroup({"memory", "pids"}));
+  REQUIRE(plan.cgroup.parent);
+  CHECK(plan.cgroup.controllers == std::set<std::string>{"memory", "pids"});
+  CHECK(plan.cgroup.limits ==
+        Limits{{"memory.max", "268435456"}, {"memory.swap.max", "0"}, {"pids.max", "64"}});
+  CHECK(plan.enforcement == Enforcement{{"memory", "cgroup"},
+                                        {"pids", "cgroup"},
+                                        {"cpu", "none"},
+                                        {"cpu_weight", "none"},
+                                        {"cpuset", "none"},
+                                        {"time_limit", "cgroup"}});
+  CHECK(FindRlimit(plan, "as") == nullptr);
+  CHECK(FindRlimit(plan, "nproc") == nullptr);
+
+  // The other way round: cpu and cpuset offered, memory and pids fall back to rlimits.
+  Plan other = PlanOf(AllLimits(), FactsWithCgroup({"cpu", "cpuset"}));
+  CHECK(other.cgroup.controllers == std::set<std::string>{"cpu", "cpuset"});
+  CHECK(other.cgroup.limits ==
+        Limits{{"cpu.max", "150000 100000"}, {"cpu.weight", "200"}, {"cpuset.cpus", "0-1,3"}});
+  CHECK(other.enforcement.at("memory") == "rlimit");
+  CHECK(other.enforcement.at("pids") == "rlimit");
+  CHECK(other.enforcement.at("cpu") == "cgroup");
+  CHECK(other.enforcement.at("time_limit") == "cgroup");
+  REQUIRE(FindRlimit(other, "as") != nullptr);
+  CHECK(FindRlimit(other, "as")->soft == 256 * kMiB);
+  REQUIRE(FindRlimit(other, "nproc") != nullptr);
+  CHECK(FindRlimit(other, "nproc")->soft == 65u);
+}
+
+TEST_CASE("Resources: an empty controller list still gets the time limit by cgroup",
+          "[resources][plan]") {
+  // cpu.stat exists in every cgroup: the CPU-time limit needs no controller.
+  JobSpec spec = SpecOf({"/bin/true"});
+  spec.limits.time_limit_seconds = 1;
+  Plan plan = PlanOf(spec, FactsWithCgroup({}));
+  REQUIRE(plan.cgroup.parent);
+  CHECK(plan.cgroup.controllers.empty());
+  CHECK(plan.cgroup.limits.empty());
+  CHECK(plan.enforcement == Enforcement{{"time_limit", "cgroup"}});
+  REQUIRE(plan.time_limit_seconds);
+  CHECK(*plan.time_limit_seconds == 1.0);
+  const RlimitOp* cpu = FindRlimit(plan, "cpu");
+  REQUIRE(cpu != nullptr);
+  CHECK(cpu->soft == 2u);  // ceil(1) + 1
+  CHECK(cpu->hard == 3u);
+}
+
+TEST_CASE("Resources: CPU-time rlimits round up to whole seconds", "[resources][plan]") {
+  struct Case {
+    double seconds;
+    std::uint64_t soft, hard;        // without a cgroup
+    std::uint64_t cg_soft, cg_hard;  // the backstop with one
+  };
+  const std::vector<Case> cases = {
+      {0.001, 1, 2, 2, 3}, {0.5, 1, 2, 2, 3}, {1.0, 1, 2, 2, 3},
+      {1.01, 2, 3, 3, 4},  {2.0, 2, 3, 3, 4}, {59.5, 60, 61, 61, 62},
+  };
+  for (const auto& c : cases) {
+    INFO("time limit " << c.seconds);
+    JobSpec spec = SpecOf({"/bin/true"});
+    spec.limits.time_limit_seconds = c.seconds;
+    Plan plain = PlanOf(spec, FixedHostFacts());
+    const RlimitOp* cpu = FindRlimit(plain, "cpu");
+    REQUIRE(cpu != nullptr);
+    CHECK(cpu->soft == c.soft);
+    CHECK(cpu->hard == c.hard);
+    Plan with_cgroup = PlanOf(spec, FactsWithCgroup({"memory"}));
+    const RlimitOp* backstop = FindRlimit(with_cgroup, "cpu");
+    REQUIRE(backstop != nullptr);
+    CHECK(backstop->soft == c.cg_soft);
+    CHECK(backstop->hard == c.cg_hard);
+    REQUIRE(with_cgroup.time_limit_seconds);
+    CHECK(*with_cgroup.time_limit_seconds == c.seconds);
+  }
+}
+
+TEST_CASE("Resources: cpu.max is the quota per 100ms period", "[resources][plan]") {
+  const std::vector<std::pair<double, std::string>> cases = {
+      {0.5, "50000 100000"},  {1, "100000 100000"},       {2, "200000 100000"},
+      {0.25, "25000 100000"}, {1024, "102400000 100000"}, {0.333333, "33333 100000"},
+  };
+  for (const auto& [cpus, expected] : cases) {
+    INFO("cpus " << cpus);
+    JobSpec spec = SpecOf({"/bin/true"});
+    spec.limits.cpus = cpus;
+    Plan plan = PlanOf(spec, AllControllers());
+    CHECK(plan.cgroup.limits == Limits{{"cpu.max", expected}});
+    CHECK(plan.cgroup.controllers == std::set<std::string>{"cpu"});
+  }
+}
+
+TEST_CASE("Resources: memory.swap.max is 0 by default, else swap minus memory",
+          "[resources][plan]") {
+  JobSpec spec = SpecOf({"/bin/true"});
+  spec.limits.memory_bytes = 100 * kMiB;
+  CHECK(PlanOf(spec, AllControllers()).cgroup.limits ==
+        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "0"}});
+  spec.limits.memory_swap_bytes = 300 * kMiB;
+  CHECK(PlanOf(spec, AllControllers()).cgroup.limits ==
+        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "209715200"}});
+  // Swap equal to memory: no swap at all.
+  spec.limits.memory_swap_bytes = 100 * kMiB;
+  CHECK(PlanOf(spec, AllControllers()).cgroup.limits ==
+        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "0"}});
+  // Without the memory controller, RLIMIT_AS holds the memory limit; swap has no rlimit.
+  spec.limits.memory_swap_bytes = 300 * kMiB;
+  Plan fallback = PlanOf(spec, FactsWithCgroup({"pids"}));
+  CHECK(fallback.cgroup.limits.empty());
+  REQUIRE(FindRlimit(fallback, "as") != nullptr);
+  CHECK(FindRlimit(fallback, "as")->soft == 100 * kMiB);
+  CHECK(FindRlimit(fallback, "as")->hard == 100 * kMiB);
+  CHECK(fallback.enforcement == Enforcement{{"memory", "rlimit"}});
+}
+
+TEST_CASE("Resources: a --ulimit given wins over the fallback rlimit", "[resources][plan]") {
+  JobSpec spec = AllLimits();
+  spec.ulimits["as"] = {512 * kMiB, 1024 * kMiB};
+  spec.ulimits["nproc"] = {10, 20};
+  spec.ulimits["cpu"] = {30, 40};
+  for (const HostFacts& facts : {FixedHostFacts(), AllControllers()}) {
+    INFO((facts.cgroup ? "with a cgroup" : "without a cgroup"));
+    Plan plan = PlanOf(spec, facts);
+    for (auto [name, soft, hard] : {std::tuple{"as", 512 * kMiB, 1024 * kMiB},
+                                    {"nproc", std::uint64_t{10}, std::uint64_t{20}},
+                                    {"cpu", std::uint64_t{30}, std::uint64_t{40}}}) {
+      INFO(name);
+      const RlimitOp* r = FindRlimit(plan, name);
+      REQUIRE(r != nullptr);
+      CHECK(r->soft == soft);
+      CHECK(r->hard == hard);
+      CHECK(std::count_if(plan.rlimits.begin(), plan.rlimits.end(),
+                          [&](const RlimitOp& op) { return op.name == name; }) == 1);
+    }
+  }
+  // The user's ulimit does not change what the plan says enforces the limit.
+  Plan plain = PlanOf(spec, FixedHostFacts());
+  CHECK(plain.enforcement.at("memory") == "rlimit");
+  CHECK(plain.enforcement.at("time_limit") == "rlimit");
+}
+
+TEST_CASE("Resources: wall time and output limits are the supervisor's", "[resources][plan]") {
+  JobSpec spec = SpecOf({"/bin/true"});
+  spec.limits.wall_time_limit_seconds = 5;
+  spec.limits.output_limit_bytes = 1024;
+  for (const HostFacts& facts : {FixedHostFacts(), AllControllers()}) {
+    Plan plan = PlanOf(spec, facts);
+    CHECK(plan.enforcement ==
+          Enforcement{{"wall_time_limit", "supervisor"}, {"output_limit", "supervisor"}});
+    CHECK(plan.cgroup.limits.empty());
+    CHECK_FALSE(plan.time_limit_seconds);
+  }
+}
+
+TEST_CASE("Resources: the plan's JSON carries cgroup, enforcement and time limit",
+          "[resources][plan]") {
+  json j = PlanToJson(PlanOf(AllLimits(), FactsWithCgroup({"memory", "pids"})));
+  CHECK(j.at("cgroup").at("parent") == kParentPath);
+  CHECK(j.at("cgroup").at("controllers") == json{"memory", "pids"});
+  CHECK(j.at("cgroup").at("limits") ==
+        json::array({json::array({"memory.max", "268435456"}),
+                     json::array({"memory.swap.max", "0"}), json::array({"pids.max", "64"})}));
+  CHECK(j.at("enforcement").at("cpu") == "none");
+  CHECK(j.at("enforcement").at("memory") == "cgroup");
+  CHECK(j.at("time_limit_seconds") == 2.5);
+  json bare = PlanToJson(PlanOf(SpecOf({"/bin/true"}), FixedHostFacts()));
+  CHECK(bare.at("cgroup").at("parent").is_null());
+  CHECK(bare.at("time_limit_seconds").is_null());
+  CHECK(bare.at("enforcement") == json::object());
+}
+
+TEST_CASE("Resources: pids fallback does not wrap around", "[resources][plan]") {
+  // Once `pids + 1` wrapped to an RLIMIT_NPROC of 0; limits.pids is now capped at 4194304.
+  JobSpec spec = SpecOf({"/bin/true"});
+  spec.limits.pids = UINT64_MAX;
+  auto plan = MakePlan(spec, FixedHostFacts());
+  if (plan) {
+    const RlimitOp* nproc = FindRlimit(*plan, "nproc");
+    REQUIRE(nproc != nullptr);
+    CHECK(nproc->soft != 0u);
+    CHECK(nproc->soft == RLIM_INFINITY);
+    CHECK(nproc->hard == RLIM_INFINITY);
+  } else {
+    CHECK_THAT(plan.error().Message(), Contains("limits.pids"));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --require-cgroup
+
+TEST_CASE("Resources: --require-cgroup without a cgroup is an error", "[resources][plan]") {
+  JobSpec spec = SpecOf({"/bin/true"});
+  spec.require_cgroup = true;
+  Error e = PlanError(spec, FixedHostFacts());
+  CHECK(e.step == Step::kValidate);
+  CHECK_THAT(e.Message(), Contains("--require-cgroup") && Contains("cgroup v2"));
+  spec.limits.memory_bytes = 64 * kMiB;
+  CHECK_THAT(PlanError(spec, FixedHostFacts()).Message(), Contains("--require-cgroup"));
+  // Without the flag the same job falls back.
+  spec.require_cgroup = false;
+  CHECK(MakePlan(spec, FixedHostFacts()));
+}
+
+TEST_CASE("Resources: --require-cgroup names the limit its cgroup cannot enforce",
+          "[resources][plan]") {
+  struct Case {
+    std::function<void(JobSpec&)> set;
+    std::string limit;
+  };
+  const std::vector<Case> cases = {
+      {[](JobSpec& s) { s.limits.memory_bytes = 64 * kMiB; }, "memory"},
+      {[](JobSpec& s) { s.limits.pids = 10; }, "pids"},
+      {[](JobSpec& s) { s.limits.cpus = 1; }, "cpu"},
+      {[](JobSpec& s) { s.limits.cpu_weight = 50; }, "cpu_weight"},
+      {[](JobSpec& s) { s.limits.cpuset_cpus = "0"; }, "cpuset"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.limit);
+    JobSpec spec = SpecOf({"/bin/true"});
+    spec.require_cgroup = true;
+    c.set(spec);
+    // A cgroup offering none of these controllers: refused, naming the limit and the parent.
+    Error e = PlanError(spec, FactsWithCgroup({"io"}));
+    CHECK(e.step == Step::kValidate);
+    CHECK_THAT(e.Message(), Contains("--require-cgroup") && Contains("`" + c.limit + "`") &&
+                                Contains(kParentPath));
+    // With every controller it plans.
+    Plan plan = PlanOf(spec, AllControllers());
+    CHECK(plan.enforcement.at(c.limit) == "cgroup");
+  }
+}
+
+TEST_CASE("Resources: --require-cgroup accepts cgroup, supervisor and CPU-time limits",
+          "[resources][plan]") {
+  JobSpec spec = AllLimits();
+  spec.require_cgroup = true;
+  spec.limits.wall_time_limit_seconds = 10;
+  spec.limits.output_limit_bytes = 1 << 20;
+  Plan plan = PlanOf(spec, AllControllers());
+  CHECK(plan.enforcement.at("wall_time_limit") == "supervisor");
+  CHECK(plan.enforcement.at("time_limit") == "cgroup");
+  // A time limit alone needs no controller.
+  JobSpec time_only = SpecOf({"/bin/true"});
+  time_only.require_cgroup = true;
+  time_only.limits.time_limit_seconds = 3;
+  CHECK(MakePlan(time_only, FactsWithCgroup({})));
+  // The golden's host: memory and pids, so --cpus is what is missing.
+  Error e = PlanError(spec, FactsWithCgroup({"memory", "pids"}));
+  CHECK_THAT(e.Message(), Contains("--require-cgroup") && Contains("`cpu`"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+JobSpec ValidSpec() { return SpecOf({"/bin/true"}); }
+
+void CheckInvalid(const std::function<void(JobSpec&)>& change, const std::string& field) {
+  JobSpec s = ValidSpec();
+  change(s);
+  Status status = ValidateSpec(s);
+  REQUIRE_FALSE(status);
+  CHECK(status.error().step == Step::kValidate);
+  CHECK_THAT(status.error().Message(),
+             Contains("spec field `" + field + "`") && Contains("expected"));
+  // MakePlan validates first: nothing is planned for an invalid spec.
+  auto plan = MakePlan(s, AllControllers());
+  REQUIRE_FALSE(plan);
+  CHECK_THAT(plan.error().Message(), Contains("spec field `" + field + "`"));
+}
+
+void CheckValid(const std::function<void(JobSpec&)>& change) {
+  JobSpec s = ValidSpec();
+  change(s);
+  Status status = ValidateSpec(s);
+  INFO((status ? std::string("ok") : status.error().Message()));
+  CHECK(status);
+}
+
+TEST_CASE("Resources: memory is at least 1 MiB", "[resources][validate]") {
+  CheckValid([](JobSpec& s) { s.limits.memory_bytes = kMiB; });
+  CheckValid([](JobSpec& s) { s.limits.memory_bytes = UINT64_MAX; });
+  CheckInvalid([](JobSpec& s) { s.limits.memory_bytes = kMiB - 1; }, "limits.memory_bytes");
+  CheckInvalid([](JobSpec& s) { s.limits.memory_bytes = 0; }, "limits.memory_bytes");
+}
+
+TEST_CASE("Resources: memory+swap needs memory and is not below it", "[resources][validate]") {
+  CheckValid([](JobSpec& s) {
+    s.limits.memory_bytes = 64 * kMiB;
+    s.limits.memory_swap_bytes = 64 * kMiB;
+  });
+  CheckValid([](JobSpec& s) {
+    s.limits.memory_bytes = 64 * kMiB;
+    s.limits.memory_swap_bytes = 128 * kMiB;
+  });
+  CheckInvalid(
+      [](JobSpec& s) {
+        s.limits.memory_bytes = 64 * kMiB;
+        s.limits.memory_swap_bytes = 64 * kMiB - 1;
+      },
+      "limits.memory_swap_bytes");
+  CheckInvalid([](JobSpec& s) { s.limits.memory_swap_bytes = 64 * kMiB; },
+               "limits.memory_swap_bytes");
+}
+
+TEST_CASE("Resources: pids is at least 1", "[resources][validate]") {
+  CheckValid([](JobSpec& s) { s.limits.pids = 1; });
+  CheckInvalid([](JobSpec& s) { s.limits.pids = 0; }, "limits.pids");
+}
+
+TEST_CASE("Resources: cpus is at most 1024", "[resources][validate]") {
+  CheckValid([](JobSpec& s) { s.limits.cpus = 1024; });
+  CheckValid([](JobSpec& s) { s.limits.cpus = 0.5; });
+  CheckInvalid([](JobSpec& s) { s.limits.cpus = 1024.5; }, "limits.cpus");
+  CheckInvalid([](JobSpec& s) { s.limits.cpus = 1e9; }, "limits.cpus");
+}
+
+TEST_CASE("Resources: cpu_weight is 1 to 10000", "[resources][validate]") {
+  CheckValid([](JobSpec& s) { s.limits.cpu_weight = 1; });
+  CheckValid([](JobSpec& s) { s.limits.cpu_weight = 10000; });
+  CheckInvalid([](JobSpec& s) { s.limits.cpu_weight = 0; }, "limits.cpu_weight");
+  CheckInvalid([](JobSpec& s) { s.limits.cpu_weight = 10001; }, "limits.cpu_weight");
+}
+
+TEST_CASE("Resources: cpuset_cpus is a CPU list", "[resources][validate]") {
+  for (const char* list : {"0", "0-1,3", "0,2-3", "12-15", "0,1,2,3"}) {
+    INFO(list);
+    CheckValid([&](JobSpec& s) { s.limits.cpuset_cpus = list; });
+  }
+  for (const char* list : {"", "a", "0 1", ",1", "1,", "-1", "1-", "0-1;3", "all"}) {
+    INFO(list);
+    CheckInvalid([&](JobSpec& s) { s.limits.cpuset_cpus = list; }, "limits.cpuset_cpus");
+  }
+  CHECK_THAT(([] {
+               JobSpec s = ValidSpec();
+               s.limits.cpuset_cpus = "x";
+               return ValidateSpec(s).error().Message();
+             }()),
+             Contains("\"x\""));
+}
+
+TEST_CASE("Resources: cpuset_cpus ranges are well formed", "[resources][validate]") {
+  // Refused at validation (exit 125), not by the kernel when the leaf is written.
+  for (const char* list : {"1--2", "0-1-2", "1,-2", "1-,2", "3-1", ",", "1,,2"}) {
+    INFO(list);
+    JobSpec s = ValidSpec();
+    s.limits.cpuset_cpus = list;
+    Status status = ValidateSpec(s);
+    CHECK_FALSE(status);
+    if (!status) CHECK_THAT(status.error().Message(), Contains("spec field `limits.cpuset_cpus`"));
+  }
+}
+
+TEST_CASE("Resources: cgroup_parent is a clean absolute path", "[resources][validate]") {
+  CheckValid([](JobSpec& s) { s.cgroup_parent = "/sys/fs/cgroup/user.slice/gaol"; });
+  for (const char* path :
+       {"", "sys/fs/cgroup", "/sys/fs/cgroup/", "/sys/../cgroup", "/sys/./fs", "/sys//fs"}) {
+    INFO(path);
+    CheckInvalid([&](JobSpec& s) { s.cgroup_parent = path; }, "cgroup_parent");
+  }
+}
+
+TEST_CASE("Resources: every limit at once is valid", "[resources][validate]") {
+  JobSpec s = AllLimits();
+  s.limits.memory_swap_bytes = 512 * kMiB;
+  s.cgroup_parent = kParentPath;
+  s.require_cgroup = true;
+  CHECK(ValidateSpec(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+// Every resource field away from its default.
+JobSpec ResourceSpec() {
+  JobSpec s = AllLimits();
+  s.limits.memory_swap_bytes = 512 * kMiB;
+  s.limits.wall_time_limit_seconds = 10;
+  s.limits.output_limit_bytes = 4096;
+  s.cgroup_parent = kParentPath;
+  s.require_cgroup = true;
+  return s;
+}
+
+TEST_CASE("Resources: every new field round-trips through JSON", "[resources][spec]") {
+  const JobSpec original = ResourceSpec();
+  REQUIRE(ValidateSpec(original));
+  json j = SpecToJson(original);
+  CHECK(j.at("limits").at("time_limit_seconds") == 2.5);
+  CHECK(j.at("limits").at("memory_bytes") == 256 * kMiB);
+  CHECK(j.at("limits").at("memory_swap_bytes") == 512 * kMiB);
+  CHECK(j.at("limits").at("pids") == 64);
+  CHECK(j.at("limits").at("cpus") == 1.5);
+  CHECK(j.at("limits").at("cpu_weight") == 200);
+  CHECK(j.at("limits").at("cpuset_cpus") == "0-1,3");
+  CHECK(j.at("cgroup_parent") == kParentPath);
+  CHECK(j.at("require_cgroup") == true);
+  auto back = SpecFromJson(j);
+  REQUIRE(back);
+  CHECK(*back == original);
+  auto from_text = SpecFromJsonText(j.dump(2));
+  REQUIRE(from_text);
+  CHECK(*from_text == original);
+  // Each field alone, too: one field cannot be read into another's slot unnoticed.
+  for (const auto& [key, value] : j.at("limits").items()) {
+    if (value.is_null()) continue;
+    INFO("limits." << key);
+    JobSpec one;
+    json k = SpecToJson(one);
+    k["limits"][key] = value;
+    auto parsed = SpecFromJson(k);
+    REQUIRE(parsed);
+    CHECK(SpecToJson(*parsed).at("limits") == k.at("limits"));
+  }
+}
+
+TEST_CASE("Resources: unset fields are null and the defaults round-trip", "[resources][spec]") {
+  json j = SpecToJson(JobSpec{});
+  for (const char* key : {"time_limit_seconds", "memory_bytes", "memory_swap_bytes", "pids", "cpus",
+                          "cpu_weight", "cpuset_cpus"}) {
+    INFO(key);
+    CHECK(j.at("limits").at(key).is_null());
+  }
+  CHECK(j.at("cgroup_parent").is_null());
+  CHECK(j.at("require_cgroup") == false);
+  auto back = SpecFromJson(j);
+  REQUIRE(back);
+  CHECK(*back == JobSpec{});
+  // Omitted, they take the defaults too.
+  auto omitted = SpecFromJsonText(R"({"command": ["true"], "limits": {}})");
+  REQUIRE(omitted);
+  CHECK(omitted->limits == LimitsSpec{});
+  CHECK_FALSE(omitted->cgroup_parent);
+  CHECK_FALSE(omitted->require_cgroup);
+}
+
+void CheckRejected(const json& value, const std::string& path) {
+  INFO(value.dump());
+  auto spec = SpecFromJson(value);
+  REQUIRE_FALSE(spec);
+  CHECK(spec.error().step == Step::kValidate);
+  CHECK_THAT(spec.error().Message(), Contains("spec field `" + path + "`") && Contains("expected"));
+}
+
+TEST_CASE("Resources: a new field of the wrong type is an error naming it", "[resources][spec]") {
+  struct Bad {
+    std::string pointer;
+    json value;
+    std::string path;
+  };
+  const std::vector<Bad> cases = {
+      {"/limits/time_limit_seconds", "2s", "limits.time_limit_seconds"},
+      {"/limits/time_limit_seconds", 0, "limits.time_limit_seconds"},
+      {"/limits/time_limit_seconds", -1.5, "limits.time_limit_seconds"},
+      {"/limits/time_limit_seconds", true, "limits.time_limit_seconds"},
+      {"/limits/memory_bytes", "256m", "limits.memory_bytes"},
+      {"/limits/memory_bytes", -1, "limits.memory_bytes"},
+      {"/limits/memory_bytes", 1.5, "limits.memory_bytes"},
+      {"/limits/memory_swap_bytes", "1g", "limits.memory_swap_bytes"},
+      {"/limits/memory_swap_bytes", -1, "limits.memory_swap_bytes"},
+      {"/limits/memory_swap_bytes", json::array(), "limits.memory_swap_bytes"},
+      {"/limits/pids", "64", "limits.pids"},
+      {"/limits/pids", -1, "limits.pids"},
+      {"/limits/pids", 2.5, "limits.pids"},
+      {"/limits/cpus", "1.5", "limits.cpus"},
+      {"/limits/cpus", 0, "limits.cpus"},
+      {"/limits/cpus", -1, "limits.cpus"},
+      {"/limits/cpus", false, "limits.cpus"},
+      {"/limits/cpu_weight", "100", "limits.cpu_weight"},
+      {"/limits/cpu_weight", -5, "limits.cpu_weight"},
+      {"/limits/cpu_weight", 1.5, "limits.cpu_weight"},
+      {"/limits/cpuset_cpus", 3, "limits.cpuset_cpus"},
+      {"/limits/cpuset_cpus", json{0, 1}, "limits.cpuset_cpus"},
+      {"/limits/cpuset_cpus", true, "limits.cpuset_cpus"},
+      {"/cgroup_parent", 5, "cgroup_parent"},
+      {"/cgroup_parent", true, "cgroup_parent"},
+      {"/cgroup_parent", json::array(), "cgroup_parent"},
+      {"/require_cgroup", "yes", "require_cgroup"},
+      {"/require_cgroup", 1, "require_cgroup"},
+      {"/require_cgroup", json::object(), "require_cgroup"},
+  };
+  const json base = SpecToJson(ResourceSpec());
+  REQUIRE(SpecFromJson(base));
+  for (const auto& c : cases) {
+    json j = base;
+    j[json::json_pointer(c.pointer)] = c.value;
+    CheckRejected(j, c.path);
+  }
+}
+
+TEST_CASE("Resources: an unknown limit key is refused", "[resources][spec]") {
+  json j = SpecToJson(ResourceSpec());
+  for (const char* key : {"memory", "memory_limit", "cpu", "cpuset", "pids_limit", "swap"}) {
+    json k = j;
+    k["limits"][key] = 1;
+    CheckRejected(k, std::string("limits.") + key);
+  }
+  json top = j;
+  top["cgroup"] = "/sys/fs/cgroup";
+  CheckRejected(top, "cgroup");
+}
+
+// ---------------------------------------------------------------------------------------------
+// cgroup helpers
+
+TEST_CASE("Resources: FindParent refuses a directory that is not cgroup v2",
+          "[resources][cgroup]") {
+  for (const char* dir : {"/tmp", "/", "/nonexistent/gaol/cgroup"}) {
+    INFO(dir);
+    auto parent = cgroup::FindParent(std::string(dir));
+    REQUIRE_FALSE(parent);
+    CHECK(parent.error().step == Step::kValidate);
+    CHECK_THAT(parent.error().Message(), Contains("--cgroup-parent") &&
+                                             Contains(std::string("`") + dir + "`") &&
+                                             Contains("cgroup v2"));
+  }
+}
+
+TEST_CASE("Resources: FlatKeyedValue reads one key of a flat keyed file", "[resources][cgroup]") {
+  const std::string cpu_stat =
+      "usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\nnr_periods 0\n"
+      "nr_throttled 0\nthrottled_usec 0\n";
+  CHECK(cgroup::FlatKeyedValue(cpu_stat, "usage_usec") == 123456u);
+  CHECK(cgroup::FlatKeyedValue(cpu_stat, "user_usec") == 100000u);
+  CHECK(cgroup::FlatKeyedValue(cpu_stat, "system_usec") == 23456u);
+  CHECK(cgroup::FlatKeyedValue(cpu_stat, "throttled_usec") == 0u);
+  CHECK_FALSE(cgroup::FlatKeyedValue(cpu_stat, "missing"));
+  // A key that is a prefix of another is not confused with it, in either order.
+  const std::string events = "low 0\nhigh 0\nmax 7\noom 1\noom_kill 2\noom_group_kill 0\n";
+  CHECK(cgroup::FlatKeyedValue(events, "oom") == 1u);
+  CHECK(cgroup::FlatKeyedValue(events, "oom_kill") == 2u);
+  CHECK(cgroup::FlatKeyedValue(events, "max") == 7u);
+  CHECK(cgroup::FlatKeyedValue("oom_kill 2\noom 3\n", "oom") == 3u);
+  CHECK_FALSE(cgroup::FlatKeyedValue("oom_kill 2\n", "oom"));
+  CHECK_FALSE(cgroup::FlatKeyedValue("usage 5\n", "usage_usec"));
+  // The last line needs no newline; a value spans all 64 bits.
+  CHECK(cgroup::FlatKeyedValue("populated 1", "populated") == 1u);
+  CHECK(cgroup::FlatKeyedValue("populated 0\nfrozen 0\n", "populated") == 0u);
+  CHECK(cgroup::FlatKeyedValue("big 18446744073709551615\n", "big") == UINT64_MAX);
+  // Not a number, no value, or empty text: nothing.
+  CHECK_FALSE(cgroup::FlatKeyedValue("max abc\n", "max"));
+  CHECK_FALSE(cgroup::FlatKeyedValue("max \n", "max"));
+  CHECK_FALSE(cgroup::FlatKeyedValue("max\n", "max"));
+  CHECK_FALSE(cgroup::FlatKeyedValue("max -1\n", "max"));
+  CHECK_FALSE(cgroup::FlatKeyedValue("", "max"));
+  // The key must start the line.
+  CHECK_FALSE(cgroup::FlatKeyedValue("xmax 3\n", "max"));
+}
+
+}  // namespace
+}  // namespace gaol

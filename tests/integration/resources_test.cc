@@ -23,6 +23,24 @@ std::string DelegatedParent() {
   return parent;
 }
 
+// The cgroup2 mount point, from mountinfo.
+std::string Cgroup2Root() {
+  FILE* f = fopen("/proc/self/mountinfo", "r");
+  char line[4096];
+  std::string root;
+  while (f && fgets(line, sizeof(line), f)) {
+    std::string l = line;
+    auto dash = l.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    char id[32], parent[32], dev[32], rel[1024], mount[1024];
+    if (sscanf(line, "%31s %31s %31s %1023s %1023s", id, parent, dev, rel, mount) == 5)
+      root = mount;
+    break;
+  }
+  if (f) fclose(f);
+  return root;
+}
+
 std::vector<std::string> Children(const std::string& dir) {
   std::vector<std::string> out;
   if (DIR* d = opendir(dir.c_str())) {
@@ -89,14 +107,16 @@ TEST_CASE("--cgroup-parent must be a delegated cgroup v2 directory", "[cgroup]")
   CHECK(not_cgroup.exit_status == 125);
   CHECK(not_cgroup.err.find("cgroup v2") != std::string::npos);
   // The hierarchy's root belongs to root: not delegated to this uid.
-  std::string root = parent.substr(0, parent.find("/gaol-ci-"));
+  std::string root = Cgroup2Root();
+  REQUIRE(!root.empty());
   auto not_delegated = RunGaol({"--cgroup-parent", root, "--", "/bin/true"});
   CHECK(not_delegated.exit_status == 125);
   CHECK(not_delegated.err.find("delegated") != std::string::npos);
 }
 
+// [timing]: the 50 ms bound holds on real hardware, not always under the VM tier's emulation.
 TEST_CASE("in a delegated cgroup the CPU-time limit is exact and accounting comes from it",
-          "[cgroup]") {
+          "[cgroup][timing]") {
   std::string parent = DelegatedParent();
   auto run = RunProbe({"--cgroup-parent", parent, "--time-limit", "1s"}, {"spin", "30"});
   INFO(run.err);

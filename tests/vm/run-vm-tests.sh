@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The VM tier: cgroup v2 controllers this build machine lacks (memory, pids, cpu) tested for real
+# in a small VM under qemu's software emulation (KVM does not work here). Debian's cloud kernel
+# boots an initramfs holding busybox, setpriv, gaol, the probe and the integration tests with
+# their libraries; its init mounts cgroup2, delegates a subtree to uid 1000 by chown (the kernel's
+# documented model), runs the [vm] and [cgroup] tests as uid 1000, prints their summary on the
+# console and powers off. This side turns the console into a pass/fail.
+# Usage: tests/vm/run-vm-tests.sh BUILD_DIR [catch2 filter]
+set -euo pipefail
+build=$(cd "$1" && pwd)
+# [timing]: bounds that hold on real hardware but not under software emulation.
+filter=${2:-"[vm],[cgroup]~[timing]"}
+here=$(cd "$(dirname "$0")" && pwd)
+cache="$build/vm-cache"
+mkdir -p "$cache"
+
+# The kernel: Debian's linux-image-cloud-amd64, resolved to its versioned package and unpacked.
+kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
+vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1 || true)
+if [ -z "$vmlinuz" ]; then
+  (cd "$cache" && apt-get download "$kernel_pkg" >/dev/null 2>&1)
+  dpkg -x "$cache"/"$kernel_pkg"_*.deb "$cache/kernel"
+  vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* | head -n 1)
+fi
+
+root=$(mktemp -d /tmp/gaol-vm.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+chmod 0755 "$root"  # uid 1000 must be able to exec what is in it
+mkdir -p "$root"/{bin,sbin,usr/bin,etc,proc,sys,dev,tmp,gaol/probe,newroot}
+cp /bin/busybox "$root/bin/busybox"
+for tool in sh mount mkdir cat echo chown chmod poweroff switch_root cp sleep ls grep true false; do
+  ln -sf busybox "$root/bin/$tool"
+done
+copy_with_libs() {
+  local bin=$1 dest=$2
+  install -D -m 0755 "$bin" "$root$dest"
+  ldd "$bin" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+    [ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+  done
+}
+copy_with_libs /usr/bin/setpriv /usr/bin/setpriv
+copy_with_libs "$build/sandbox/gaol" /gaol/gaol
+copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
+install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
+echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+echo "user:x:1000:1000:user:/tmp:/bin/sh" >>"$root/etc/passwd"
+printf 'root:x:0:\nuser:x:1000:\n' >"$root/etc/group"
+sed "s|@FILTER@|$filter|" "$here/init.sh" >"$root/init"
+chmod 0755 "$root/init"
+(cd "$root" && find . | cpio -H newc -o 2>/dev/null | gzip -1) >"$cache/initrd.gz"
+
+console="$cache/console.log"
+timeout 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+  -kernel "$vmlinuz" -initrd "$cache/initrd.gz" \
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$console" 2>&1 || true
+tr -d '\r' <"$console" | sed -n '/GAOL-VM-BEGIN/,/GAOL-VM-END/p'
+rc=$(tr -d '\r' <"$console" | sed -n 's/^GAOL-VM-END rc=\([0-9]*\).*/\1/p' | tail -n 1)
+if [ -z "$rc" ]; then
+  echo "vm tier: the VM gave no result; the console's end:" >&2
+  tail -n 40 "$console" >&2
+  exit 1
+fi
+exit "$rc"

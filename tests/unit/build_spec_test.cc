@@ -2,82 +2,25 @@
 // override it.
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "sandbox/cli/commands.h"
 #include "sandbox/cli/run_flags.h"
+#include "tests/unit/flags_fixture.h"
 
 namespace gaol::cli {
 
 namespace {
 
 using Catch::Matchers::Contains;
-namespace fs = std::filesystem;
-
-// `gaol run ARGS...`, parsed as main.cc does (a `run` subcommand; what follows run's flags is
-// the command), then BuildSpec.
-class RunCli {
- public:
-  RunCli() {
-    app_.allow_extras();
-    run_ = app_.add_subcommand("run");
-    AddRunFlags(*run_, flags_);
-  }
-  Result<JobSpec> Build(std::vector<std::string> args) {
-    args.insert(args.begin(), "run");
-    std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
-    app_.parse(args);
-    flags_.command = CommandAfterFlags(app_, *run_);
-    return BuildSpec(*run_, flags_);
-  }
-  const RunFlags& flags() const { return flags_; }
-
- private:
-  CLI::App app_{"gaol"};
-  CLI::App* run_ = nullptr;
-  RunFlags flags_;
-};
-
-JobSpec Build(std::vector<std::string> args) {
-  RunCli cli;
-  auto spec = cli.Build(std::move(args));
-  INFO((spec ? std::string() : spec.error().Message()));
-  REQUIRE(spec);
-  return *spec;
-}
-
-Error BuildError(std::vector<std::string> args) {
-  RunCli cli;
-  auto spec = cli.Build(std::move(args));
-  REQUIRE_FALSE(spec);
-  return spec.error();
-}
-
-// A directory under /tmp, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/gaol-build-spec-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& content) const {
-    std::string path = path_ + "/" + name;
-    std::ofstream(path) << content;
-    return path;
-  }
-
- private:
-  std::string path_;
-};
+using testing::Build;
+using testing::BuildError;
+using testing::RunCli;
+using testing::TempDir;
 
 TEST_CASE("A command alone gives the default spec", "[flags][build_spec]") {
   JobSpec expected;
@@ -153,7 +96,7 @@ TEST_CASE("Limit flags", "[flags][build_spec]") {
 }
 
 TEST_CASE("Environment flags", "[flags][build_spec]") {
-  TempDir dir;
+  TempDir dir("build-spec-test");
   std::string env_file = dir.Write("job.env", "# job\nFROM_FILE=1\nA=file\n");
   ::setenv("GAOL_TEST_CALLER_VAR", "from caller", 1);
   ::unsetenv("GAOL_TEST_NOT_SET");
@@ -181,7 +124,7 @@ TEST_CASE("I/O flags", "[flags][build_spec]") {
 TEST_CASE("A repeatable flag takes one value and what follows is the command",
           "[flags][build_spec]") {
   // `gaol run -e A=1 python3 x.py` as with docker run: the command is not a second value of -e.
-  TempDir dir;
+  TempDir dir("build-spec-test");
   std::string env_file = dir.Write("job.env", "B=2\n");
   const std::vector<std::string> command = {"/bin/echo", "hi"};
   const std::vector<std::vector<std::string>> cases = {
@@ -214,7 +157,7 @@ TEST_CASE("Reporting flags set RunFlags and leave the spec alone", "[flags][buil
 }
 
 TEST_CASE("The --spec file is read first and the flags override it", "[flags][build_spec]") {
-  TempDir dir;
+  TempDir dir("build-spec-test");
   std::string spec_file = dir.Write("job.json", R"({
     "schema": "gaol.spec/v1",
     "command": ["/bin/from-file", "x"],
@@ -244,7 +187,7 @@ TEST_CASE("The --spec file is read first and the flags override it", "[flags][bu
 }
 
 TEST_CASE("A bad --spec file names the file and the field", "[flags][build_spec]") {
-  TempDir dir;
+  TempDir dir("build-spec-test");
   std::string bad_field = dir.Write("bad.json", R"({"command": ["true"], "hostname": 5})");
   CHECK_THAT(BuildError({"--spec", bad_field}).Message(),
              Contains("--spec `" + bad_field + "`") && Contains("spec field `hostname`"));

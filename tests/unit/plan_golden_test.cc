@@ -1,13 +1,11 @@
 // Plans for fixed specs on a fixed host, compared with tests/unit/golden/plan_<name>.json.
 // GAOL_UPDATE_GOLDEN=1 rewrites the files instead; read the diff before committing it.
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "sandbox/plan/plan.h"
+#include "tests/unit/golden.h"
 #include "tests/unit/plan_fixture.h"
 
 namespace gaol {
@@ -16,30 +14,12 @@ namespace {
 using testing::FixedHostFacts;
 using testing::SpecOf;
 
-std::string GoldenPath(const std::string& name) {
-  return std::string(GAOL_GOLDEN_DIR) + "/plan_" + name + ".json";
-}
-
+// The plan for `spec` on `facts`, checked against golden/plan_<name>.json.
 void CheckGolden(const std::string& name, const JobSpec& spec, const HostFacts& facts) {
   auto plan = MakePlan(spec, facts);
   INFO((plan ? std::string() : plan.error().Message()));
   REQUIRE(plan);
-  std::string actual = PlanToJson(*plan).dump(2) + "\n";
-  const std::string path = GoldenPath(name);
-  const char* update = std::getenv("GAOL_UPDATE_GOLDEN");
-  if (update && std::string(update) == "1") {
-    std::ofstream out(path, std::ios::trunc);
-    out << actual;
-    REQUIRE(out.good());
-    WARN("rewrote " << path);
-    return;
-  }
-  std::ifstream in(path);
-  INFO("golden file " << path << " (GAOL_UPDATE_GOLDEN=1 writes it)");
-  REQUIRE(in.good());
-  std::stringstream expected;
-  expected << in.rdbuf();
-  CHECK(actual == expected.str());
+  testing::CheckGolden("plan_" + name, PlanToJson(*plan).dump(2) + "\n");
 }
 
 TEST_CASE("The fixed host names every host-view path", "[plan][golden]") {

@@ -1,25 +1,26 @@
 // The plan for a job with resource limits on a host whose cgroup offers only memory and pids,
 // compared with tests/unit/golden/plan_resources.json. GAOL_UPDATE_GOLDEN=1 rewrites the file
-// instead (as plan_golden_test.cc); a second test checks the resource part of the file by hand
+// instead (golden.h); a second test checks the resource part of the file by hand
 // so a rewrite cannot bless a wrong plan unnoticed.
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "sandbox/plan/plan.h"
+#include "tests/unit/golden.h"
 #include "tests/unit/plan_fixture.h"
 
 namespace gaol {
 namespace {
 
 using nlohmann::json;
+using testing::CheckGolden;
 using testing::FixedHostFacts;
+using testing::GoldenPath;
 using testing::SpecOf;
 
-const std::string kGoldenPath = std::string(GAOL_GOLDEN_DIR) + "/plan_resources.json";
+const std::string kGoldenPath = GoldenPath("plan_resources");
 
 JobSpec ResourcesSpec() {
   JobSpec spec = SpecOf({"/usr/bin/python3", "solution.py"});
@@ -42,21 +43,7 @@ TEST_CASE("Golden plan: memory pids cpus and time limits on a memory+pids cgroup
   auto plan = MakePlan(ResourcesSpec(), ResourcesHost());
   INFO((plan ? std::string() : plan.error().Message()));
   REQUIRE(plan);
-  std::string actual = PlanToJson(*plan).dump(2) + "\n";
-  const char* update = std::getenv("GAOL_UPDATE_GOLDEN");
-  if (update && std::string(update) == "1") {
-    std::ofstream out(kGoldenPath, std::ios::trunc);
-    out << actual;
-    REQUIRE(out.good());
-    WARN("rewrote " << kGoldenPath);
-    return;
-  }
-  std::ifstream in(kGoldenPath);
-  INFO("golden file " << kGoldenPath << " (GAOL_UPDATE_GOLDEN=1 writes it)");
-  REQUIRE(in.good());
-  std::stringstream expected;
-  expected << in.rdbuf();
-  CHECK(actual == expected.str());
+  CheckGolden("plan_resources", PlanToJson(*plan).dump(2) + "\n");
 }
 
 TEST_CASE("Golden plan_resources.json holds the expected resource plan",

@@ -1,81 +1,25 @@
 // `gaol run`'s resource flags to JobSpec: --memory/-m, --memory-swap, --pids-limit, --cpus,
 // --cpu-weight, --cpuset-cpus, --time-limit, --cgroup-parent and --require-cgroup. Parsed as
-// build_spec_test.cc does (a `run` subcommand under a CLI11 app, then BuildSpec).
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <algorithm>
+// build_spec_test.cc does (flags_fixture.h: a `run` subcommand under a CLI11 app, then BuildSpec).
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sandbox/cli/run_flags.h"
+#include "tests/unit/flags_fixture.h"
 
 namespace gaol::cli {
 namespace {
 
 using Catch::Matchers::Contains;
-namespace fs = std::filesystem;
+using testing::Build;
+using testing::BuildError;
+using testing::RunCli;
+using testing::TempDir;
 
 constexpr std::uint64_t kMiB = 1ULL << 20;
-
-class RunCli {
- public:
-  RunCli() {
-    app_.allow_extras();
-    run_ = app_.add_subcommand("run");
-    AddRunFlags(*run_, flags_);
-  }
-  Result<JobSpec> Build(std::vector<std::string> args) {
-    args.insert(args.begin(), "run");
-    std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
-    app_.parse(args);
-    flags_.command = CommandAfterFlags(app_, *run_);
-    return BuildSpec(*run_, flags_);
-  }
-  const RunFlags& flags() const { return flags_; }
-
- private:
-  CLI::App app_{"gaol"};
-  CLI::App* run_ = nullptr;
-  RunFlags flags_;
-};
-
-JobSpec Build(std::vector<std::string> args) {
-  RunCli cli;
-  auto spec = cli.Build(std::move(args));
-  INFO((spec ? std::string() : spec.error().Message()));
-  REQUIRE(spec);
-  return *spec;
-}
-
-Error BuildError(std::vector<std::string> args) {
-  RunCli cli;
-  auto spec = cli.Build(std::move(args));
-  REQUIRE_FALSE(spec);
-  return spec.error();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/gaol-resource-flags-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& content) const {
-    std::string path = path_ + "/" + name;
-    std::ofstream(path) << content;
-    return path;
-  }
-
- private:
-  std::string path_;
-};
 
 TEST_CASE("Resource flags: none given leaves every limit unset", "[flags][resources]") {
   JobSpec s = Build({"--", "true"});
@@ -222,7 +166,7 @@ TEST_CASE("Resource flags: values the spec refuses name the spec field", "[flags
 TEST_CASE("Resource flags: --require-cgroup=false and the --spec file", "[flags][resources]") {
   CHECK(Build({"--require-cgroup", "true"}).require_cgroup);
   CHECK_FALSE(Build({"--require-cgroup=false", "true"}).require_cgroup);
-  TempDir dir;
+  TempDir dir("resource-flags-test");
   std::string spec_file = dir.Write("job.json", R"({
     "command": ["/bin/from-file"],
     "limits": {"memory_bytes": 134217728, "memory_swap_bytes": 268435456, "pids": 32,
@@ -263,7 +207,7 @@ TEST_CASE("Resource flags: --require-cgroup=false and the --spec file", "[flags]
 
 TEST_CASE("Resource flags: a --spec limit of the wrong type names the file and the field",
           "[flags][resources]") {
-  TempDir dir;
+  TempDir dir("resource-flags-test");
   std::string bad = dir.Write("bad.json", R"({"command": ["true"], "limits": {"pids": "64"}})");
   CHECK_THAT(BuildError({"--spec", bad}).Message(),
              Contains("--spec `" + bad + "`") && Contains("spec field `limits.pids`"));

@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "sandbox/spec/job_spec.h"
+#include "tests/unit/spec_fixture.h"
 
 namespace gaol {
 namespace {
 
 using Catch::Matchers::Contains;
 using nlohmann::json;
+using testing::CheckRejected;
 
 // Every field away from its default.
 JobSpec FullSpec() {
@@ -46,17 +48,6 @@ JobSpec FullSpec() {
   s.stdout_path = "/out/stdout";
   s.stderr_path = "/out/stderr";
   return s;
-}
-
-// The field path an error names, as Message() prints it.
-std::string Field(const std::string& path) { return "spec field `" + path + "`"; }
-
-void CheckRejected(const json& value, const std::string& path) {
-  INFO(value.dump());
-  auto spec = SpecFromJson(value);
-  REQUIRE_FALSE(spec);
-  CHECK(spec.error().step == Step::kValidate);
-  CHECK_THAT(spec.error().Message(), Contains(Field(path)) && Contains("expected"));
 }
 
 TEST_CASE("SpecToJson then SpecFromJson gives back a spec with every field set", "[spec]") {

@@ -2,46 +2,26 @@
 #include <sys/resource.h>
 
 #include <catch2/catch.hpp>
-#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sandbox/spec/job_spec.h"
+#include "tests/unit/spec_fixture.h"
 
 namespace gaol {
 namespace {
 
 using Catch::Matchers::Contains;
-
-JobSpec ValidSpec() {
-  JobSpec s;
-  s.command = {"/bin/true"};
-  return s;
-}
+using testing::CheckInvalid;
+using testing::CheckValid;
+using testing::ValidSpec;
 
 MountSpec Bind(std::string source, std::string target) {
   return {.type = MountType::kBind, .source = std::move(source), .target = std::move(target)};
 }
 
 MountSpec Tmpfs(std::string target) { return {.type = MountType::kTmpfs, .target = target}; }
-
-// Applies `change` to a valid spec and expects an error naming `field`.
-void CheckInvalid(const std::function<void(JobSpec&)>& change, const std::string& field) {
-  JobSpec s = ValidSpec();
-  change(s);
-  Status status = ValidateSpec(s);
-  REQUIRE_FALSE(status);
-  CHECK(status.error().step == Step::kValidate);
-  CHECK_THAT(status.error().Message(), Contains(field) && Contains("expected"));
-}
-
-void CheckValid(const std::function<void(JobSpec&)>& change) {
-  JobSpec s = ValidSpec();
-  change(s);
-  Status status = ValidateSpec(s);
-  INFO((status ? std::string("ok") : status.error().Message()));
-  CHECK(status);
-}
 
 TEST_CASE("A spec with a command and defaults is valid", "[validate]") {
   CHECK(ValidateSpec(ValidSpec()));

@@ -5,7 +5,8 @@
 # their libraries; its init mounts cgroup2, delegates a subtree to uid 1000 by chown (the kernel's
 # documented model), runs the [vm] and [cgroup] tests as uid 1000, prints their summary on the
 # console and powers off. This side turns the console into a pass/fail.
-# Usage: tests/vm/run-vm-tests.sh BUILD_DIR [catch2 filter]
+# Usage: tests/vm/run-vm-tests.sh BUILD_DIR [catch2 filter | figures]
+# `figures` runs tests/vm/figures.sh instead: each limit 10 times, summarised as limit vs measured.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 # [timing]: bounds that hold on real hardware but not under software emulation.
@@ -42,6 +43,7 @@ copy_with_libs /usr/bin/setpriv /usr/bin/setpriv
 copy_with_libs "$build/sandbox/gaol" /gaol/gaol
 copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
 install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
+install -m 0755 "$here/figures.sh" "$root/gaol/figures.sh"
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 echo "user:x:1000:1000:user:/tmp:/bin/sh" >>"$root/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\n' >"$root/etc/group"
@@ -59,5 +61,8 @@ if [ -z "$rc" ]; then
   echo "vm tier: the VM gave no result; the console's end:" >&2
   tail -n 40 "$console" >&2
   exit 1
+fi
+if [ "$filter" = figures ]; then
+  tr -d '\r' <"$console" | grep -o 'GAOL-FIG .*' | python3 "$here/summarise-figures.py"
 fi
 exit "$rc"

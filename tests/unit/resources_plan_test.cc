@@ -1,6 +1,5 @@
-// Resource limits: where each limit goes (cgroup controller, rlimit fallback or nowhere), what
-// --require-cgroup refuses, the validation of the limit values, the JSON round trip of the new
-// fields, FindParent's error for a directory that is not a cgroup, and FlatKeyedValue.
+// Resource limits in the plan: where each limit goes (cgroup controller, rlimit fallback or
+// nowhere), the plan's JSON, and what --require-cgroup refuses.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -9,38 +8,31 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
-#include "sandbox/cgroup/cgroup.h"
 #include "sandbox/plan/plan.h"
 #include "sandbox/spec/job_spec.h"
 #include "tests/unit/plan_fixture.h"
+#include "tests/unit/resources_fixture.h"
 
 namespace gaol {
 namespace {
 
 using Catch::Matchers::Contains;
 using nlohmann::json;
+using testing::AllControllers;
+using testing::AllLimits;
+using testing::FactsWithCgroup;
 using testing::FixedHostFacts;
+using testing::kMiB;
+using testing::kParentPath;
 using testing::SpecOf;
 using Limits = std::vector<std::pair<std::string, std::string>>;
 using Enforcement = std::map<std::string, std::string>;
-
-constexpr std::uint64_t kMiB = 1ULL << 20;
-const char* const kParentPath = "/sys/fs/cgroup/user.slice/gaol-test";
-
-HostFacts FactsWithCgroup(std::set<std::string> controllers) {
-  HostFacts facts = FixedHostFacts();
-  facts.cgroup = cgroup::Parent{kParentPath, std::move(controllers), true};
-  return facts;
-}
-
-HostFacts AllControllers() { return FactsWithCgroup({"cpu", "cpuset", "io", "memory", "pids"}); }
 
 Plan PlanOf(const JobSpec& spec, const HostFacts& facts) {
   auto plan = MakePlan(spec, facts);
@@ -59,18 +51,6 @@ const RlimitOp* FindRlimit(const Plan& plan, const std::string& name) {
   auto it = std::find_if(plan.rlimits.begin(), plan.rlimits.end(),
                          [&](const RlimitOp& r) { return r.name == name; });
   return it == plan.rlimits.end() ? nullptr : &*it;
-}
-
-// Every resource limit asked for at once.
-JobSpec AllLimits() {
-  JobSpec spec = SpecOf({"/bin/true"});
-  spec.limits.memory_bytes = 256 * kMiB;
-  spec.limits.pids = 64;
-  spec.limits.cpus = 1.5;
-  spec.limits.cpu_weight = 200;
-  spec.limits.cpuset_cpus = "0-1,3";
-  spec.limits.time_limit_seconds = 2.5;
-  return spec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,303 +389,6 @@ TEST_CASE("Resources: --require-cgroup accepts cgroup, supervisor and CPU-time l
   // The golden's host: memory and pids, so --cpus is what is missing.
   Error e = PlanError(spec, FactsWithCgroup({"memory", "pids"}));
   CHECK_THAT(e.Message(), Contains("--require-cgroup") && Contains("`cpu`"));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation
-
-JobSpec ValidSpec() { return SpecOf({"/bin/true"}); }
-
-void CheckInvalid(const std::function<void(JobSpec&)>& change, const std::string& field) {
-  JobSpec s = ValidSpec();
-  change(s);
-  Status status = ValidateSpec(s);
-  REQUIRE_FALSE(status);
-  CHECK(status.error().step == Step::kValidate);
-  CHECK_THAT(status.error().Message(),
-             Contains("spec field `" + field + "`") && Contains("expected"));
-  // MakePlan validates first: nothing is planned for an invalid spec.
-  auto plan = MakePlan(s, AllControllers());
-  REQUIRE_FALSE(plan);
-  CHECK_THAT(plan.error().Message(), Contains("spec field `" + field + "`"));
-}
-
-void CheckValid(const std::function<void(JobSpec&)>& change) {
-  JobSpec s = ValidSpec();
-  change(s);
-  Status status = ValidateSpec(s);
-  INFO((status ? std::string("ok") : status.error().Message()));
-  CHECK(status);
-}
-
-TEST_CASE("Resources: memory is at least 1 MiB", "[resources][validate]") {
-  CheckValid([](JobSpec& s) { s.limits.memory_bytes = kMiB; });
-  CheckValid([](JobSpec& s) { s.limits.memory_bytes = UINT64_MAX; });
-  CheckInvalid([](JobSpec& s) { s.limits.memory_bytes = kMiB - 1; }, "limits.memory_bytes");
-  CheckInvalid([](JobSpec& s) { s.limits.memory_bytes = 0; }, "limits.memory_bytes");
-}
-
-TEST_CASE("Resources: memory+swap needs memory and is not below it", "[resources][validate]") {
-  CheckValid([](JobSpec& s) {
-    s.limits.memory_bytes = 64 * kMiB;
-    s.limits.memory_swap_bytes = 64 * kMiB;
-  });
-  CheckValid([](JobSpec& s) {
-    s.limits.memory_bytes = 64 * kMiB;
-    s.limits.memory_swap_bytes = 128 * kMiB;
-  });
-  CheckInvalid(
-      [](JobSpec& s) {
-        s.limits.memory_bytes = 64 * kMiB;
-        s.limits.memory_swap_bytes = 64 * kMiB - 1;
-      },
-      "limits.memory_swap_bytes");
-  CheckInvalid([](JobSpec& s) { s.limits.memory_swap_bytes = 64 * kMiB; },
-               "limits.memory_swap_bytes");
-}
-
-TEST_CASE("Resources: pids is at least 1", "[resources][validate]") {
-  CheckValid([](JobSpec& s) { s.limits.pids = 1; });
-  CheckInvalid([](JobSpec& s) { s.limits.pids = 0; }, "limits.pids");
-}
-
-TEST_CASE("Resources: cpus is at most 1024", "[resources][validate]") {
-  CheckValid([](JobSpec& s) { s.limits.cpus = 1024; });
-  CheckValid([](JobSpec& s) { s.limits.cpus = 0.5; });
-  CheckInvalid([](JobSpec& s) { s.limits.cpus = 1024.5; }, "limits.cpus");
-  CheckInvalid([](JobSpec& s) { s.limits.cpus = 1e9; }, "limits.cpus");
-}
-
-TEST_CASE("Resources: cpu_weight is 1 to 10000", "[resources][validate]") {
-  CheckValid([](JobSpec& s) { s.limits.cpu_weight = 1; });
-  CheckValid([](JobSpec& s) { s.limits.cpu_weight = 10000; });
-  CheckInvalid([](JobSpec& s) { s.limits.cpu_weight = 0; }, "limits.cpu_weight");
-  CheckInvalid([](JobSpec& s) { s.limits.cpu_weight = 10001; }, "limits.cpu_weight");
-}
-
-TEST_CASE("Resources: cpuset_cpus is a CPU list", "[resources][validate]") {
-  for (const char* list : {"0", "0-1,3", "0,2-3", "12-15", "0,1,2,3"}) {
-    INFO(list);
-    CheckValid([&](JobSpec& s) { s.limits.cpuset_cpus = list; });
-  }
-  for (const char* list : {"", "a", "0 1", ",1", "1,", "-1", "1-", "0-1;3", "all"}) {
-    INFO(list);
-    CheckInvalid([&](JobSpec& s) { s.limits.cpuset_cpus = list; }, "limits.cpuset_cpus");
-  }
-  CHECK_THAT(([] {
-               JobSpec s = ValidSpec();
-               s.limits.cpuset_cpus = "x";
-               return ValidateSpec(s).error().Message();
-             }()),
-             Contains("\"x\""));
-}
-
-TEST_CASE("Resources: cpuset_cpus ranges are well formed", "[resources][validate]") {
-  // Refused at validation (exit 125), not by the kernel when the leaf is written.
-  for (const char* list : {"1--2", "0-1-2", "1,-2", "1-,2", "3-1", ",", "1,,2"}) {
-    INFO(list);
-    JobSpec s = ValidSpec();
-    s.limits.cpuset_cpus = list;
-    Status status = ValidateSpec(s);
-    CHECK_FALSE(status);
-    if (!status) CHECK_THAT(status.error().Message(), Contains("spec field `limits.cpuset_cpus`"));
-  }
-}
-
-TEST_CASE("Resources: cgroup_parent is a clean absolute path", "[resources][validate]") {
-  CheckValid([](JobSpec& s) { s.cgroup_parent = "/sys/fs/cgroup/user.slice/gaol"; });
-  for (const char* path :
-       {"", "sys/fs/cgroup", "/sys/fs/cgroup/", "/sys/../cgroup", "/sys/./fs", "/sys//fs"}) {
-    INFO(path);
-    CheckInvalid([&](JobSpec& s) { s.cgroup_parent = path; }, "cgroup_parent");
-  }
-}
-
-TEST_CASE("Resources: every limit at once is valid", "[resources][validate]") {
-  JobSpec s = AllLimits();
-  s.limits.memory_swap_bytes = 512 * kMiB;
-  s.cgroup_parent = kParentPath;
-  s.require_cgroup = true;
-  CHECK(ValidateSpec(s));
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON
-
-// Every resource field away from its default.
-JobSpec ResourceSpec() {
-  JobSpec s = AllLimits();
-  s.limits.memory_swap_bytes = 512 * kMiB;
-  s.limits.wall_time_limit_seconds = 10;
-  s.limits.output_limit_bytes = 4096;
-  s.cgroup_parent = kParentPath;
-  s.require_cgroup = true;
-  return s;
-}
-
-TEST_CASE("Resources: every new field round-trips through JSON", "[resources][spec]") {
-  const JobSpec original = ResourceSpec();
-  REQUIRE(ValidateSpec(original));
-  json j = SpecToJson(original);
-  CHECK(j.at("limits").at("time_limit_seconds") == 2.5);
-  CHECK(j.at("limits").at("memory_bytes") == 256 * kMiB);
-  CHECK(j.at("limits").at("memory_swap_bytes") == 512 * kMiB);
-  CHECK(j.at("limits").at("pids") == 64);
-  CHECK(j.at("limits").at("cpus") == 1.5);
-  CHECK(j.at("limits").at("cpu_weight") == 200);
-  CHECK(j.at("limits").at("cpuset_cpus") == "0-1,3");
-  CHECK(j.at("cgroup_parent") == kParentPath);
-  CHECK(j.at("require_cgroup") == true);
-  auto back = SpecFromJson(j);
-  REQUIRE(back);
-  CHECK(*back == original);
-  auto from_text = SpecFromJsonText(j.dump(2));
-  REQUIRE(from_text);
-  CHECK(*from_text == original);
-  // Each field alone, too: one field cannot be read into another's slot unnoticed.
-  for (const auto& [key, value] : j.at("limits").items()) {
-    if (value.is_null()) continue;
-    INFO("limits." << key);
-    JobSpec one;
-    json k = SpecToJson(one);
-    k["limits"][key] = value;
-    auto parsed = SpecFromJson(k);
-    REQUIRE(parsed);
-    CHECK(SpecToJson(*parsed).at("limits") == k.at("limits"));
-  }
-}
-
-TEST_CASE("Resources: unset fields are null and the defaults round-trip", "[resources][spec]") {
-  json j = SpecToJson(JobSpec{});
-  for (const char* key : {"time_limit_seconds", "memory_bytes", "memory_swap_bytes", "pids", "cpus",
-                          "cpu_weight", "cpuset_cpus"}) {
-    INFO(key);
-    CHECK(j.at("limits").at(key).is_null());
-  }
-  CHECK(j.at("cgroup_parent").is_null());
-  CHECK(j.at("require_cgroup") == false);
-  auto back = SpecFromJson(j);
-  REQUIRE(back);
-  CHECK(*back == JobSpec{});
-  // Omitted, they take the defaults too.
-  auto omitted = SpecFromJsonText(R"({"command": ["true"], "limits": {}})");
-  REQUIRE(omitted);
-  CHECK(omitted->limits == LimitsSpec{});
-  CHECK_FALSE(omitted->cgroup_parent);
-  CHECK_FALSE(omitted->require_cgroup);
-}
-
-void CheckRejected(const json& value, const std::string& path) {
-  INFO(value.dump());
-  auto spec = SpecFromJson(value);
-  REQUIRE_FALSE(spec);
-  CHECK(spec.error().step == Step::kValidate);
-  CHECK_THAT(spec.error().Message(), Contains("spec field `" + path + "`") && Contains("expected"));
-}
-
-TEST_CASE("Resources: a new field of the wrong type is an error naming it", "[resources][spec]") {
-  struct Bad {
-    std::string pointer;
-    json value;
-    std::string path;
-  };
-  const std::vector<Bad> cases = {
-      {"/limits/time_limit_seconds", "2s", "limits.time_limit_seconds"},
-      {"/limits/time_limit_seconds", 0, "limits.time_limit_seconds"},
-      {"/limits/time_limit_seconds", -1.5, "limits.time_limit_seconds"},
-      {"/limits/time_limit_seconds", true, "limits.time_limit_seconds"},
-      {"/limits/memory_bytes", "256m", "limits.memory_bytes"},
-      {"/limits/memory_bytes", -1, "limits.memory_bytes"},
-      {"/limits/memory_bytes", 1.5, "limits.memory_bytes"},
-      {"/limits/memory_swap_bytes", "1g", "limits.memory_swap_bytes"},
-      {"/limits/memory_swap_bytes", -1, "limits.memory_swap_bytes"},
-      {"/limits/memory_swap_bytes", json::array(), "limits.memory_swap_bytes"},
-      {"/limits/pids", "64", "limits.pids"},
-      {"/limits/pids", -1, "limits.pids"},
-      {"/limits/pids", 2.5, "limits.pids"},
-      {"/limits/cpus", "1.5", "limits.cpus"},
-      {"/limits/cpus", 0, "limits.cpus"},
-      {"/limits/cpus", -1, "limits.cpus"},
-      {"/limits/cpus", false, "limits.cpus"},
-      {"/limits/cpu_weight", "100", "limits.cpu_weight"},
-      {"/limits/cpu_weight", -5, "limits.cpu_weight"},
-      {"/limits/cpu_weight", 1.5, "limits.cpu_weight"},
-      {"/limits/cpuset_cpus", 3, "limits.cpuset_cpus"},
-      {"/limits/cpuset_cpus", json{0, 1}, "limits.cpuset_cpus"},
-      {"/limits/cpuset_cpus", true, "limits.cpuset_cpus"},
-      {"/cgroup_parent", 5, "cgroup_parent"},
-      {"/cgroup_parent", true, "cgroup_parent"},
-      {"/cgroup_parent", json::array(), "cgroup_parent"},
-      {"/require_cgroup", "yes", "require_cgroup"},
-      {"/require_cgroup", 1, "require_cgroup"},
-      {"/require_cgroup", json::object(), "require_cgroup"},
-  };
-  const json base = SpecToJson(ResourceSpec());
-  REQUIRE(SpecFromJson(base));
-  for (const auto& c : cases) {
-    json j = base;
-    j[json::json_pointer(c.pointer)] = c.value;
-    CheckRejected(j, c.path);
-  }
-}
-
-TEST_CASE("Resources: an unknown limit key is refused", "[resources][spec]") {
-  json j = SpecToJson(ResourceSpec());
-  for (const char* key : {"memory", "memory_limit", "cpu", "cpuset", "pids_limit", "swap"}) {
-    json k = j;
-    k["limits"][key] = 1;
-    CheckRejected(k, std::string("limits.") + key);
-  }
-  json top = j;
-  top["cgroup"] = "/sys/fs/cgroup";
-  CheckRejected(top, "cgroup");
-}
-
-// ---------------------------------------------------------------------------------------------
-// cgroup helpers
-
-TEST_CASE("Resources: FindParent refuses a directory that is not cgroup v2",
-          "[resources][cgroup]") {
-  for (const char* dir : {"/tmp", "/", "/nonexistent/gaol/cgroup"}) {
-    INFO(dir);
-    auto parent = cgroup::FindParent(std::string(dir));
-    REQUIRE_FALSE(parent);
-    CHECK(parent.error().step == Step::kValidate);
-    CHECK_THAT(parent.error().Message(), Contains("--cgroup-parent") &&
-                                             Contains(std::string("`") + dir + "`") &&
-                                             Contains("cgroup v2"));
-  }
-}
-
-TEST_CASE("Resources: FlatKeyedValue reads one key of a flat keyed file", "[resources][cgroup]") {
-  const std::string cpu_stat =
-      "usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\nnr_periods 0\n"
-      "nr_throttled 0\nthrottled_usec 0\n";
-  CHECK(cgroup::FlatKeyedValue(cpu_stat, "usage_usec") == 123456u);
-  CHECK(cgroup::FlatKeyedValue(cpu_stat, "user_usec") == 100000u);
-  CHECK(cgroup::FlatKeyedValue(cpu_stat, "system_usec") == 23456u);
-  CHECK(cgroup::FlatKeyedValue(cpu_stat, "throttled_usec") == 0u);
-  CHECK_FALSE(cgroup::FlatKeyedValue(cpu_stat, "missing"));
-  // A key that is a prefix of another is not confused with it, in either order.
-  const std::string events = "low 0\nhigh 0\nmax 7\noom 1\noom_kill 2\noom_group_kill 0\n";
-  CHECK(cgroup::FlatKeyedValue(events, "oom") == 1u);
-  CHECK(cgroup::FlatKeyedValue(events, "oom_kill") == 2u);
-  CHECK(cgroup::FlatKeyedValue(events, "max") == 7u);
-  CHECK(cgroup::FlatKeyedValue("oom_kill 2\noom 3\n", "oom") == 3u);
-  CHECK_FALSE(cgroup::FlatKeyedValue("oom_kill 2\n", "oom"));
-  CHECK_FALSE(cgroup::FlatKeyedValue("usage 5\n", "usage_usec"));
-  // The last line needs no newline; a value spans all 64 bits.
-  CHECK(cgroup::FlatKeyedValue("populated 1", "populated") == 1u);
-  CHECK(cgroup::FlatKeyedValue("populated 0\nfrozen 0\n", "populated") == 0u);
-  CHECK(cgroup::FlatKeyedValue("big 18446744073709551615\n", "big") == UINT64_MAX);
-  // Not a number, no value, or empty text: nothing.
-  CHECK_FALSE(cgroup::FlatKeyedValue("max abc\n", "max"));
-  CHECK_FALSE(cgroup::FlatKeyedValue("max \n", "max"));
-  CHECK_FALSE(cgroup::FlatKeyedValue("max\n", "max"));
-  CHECK_FALSE(cgroup::FlatKeyedValue("max -1\n", "max"));
-  CHECK_FALSE(cgroup::FlatKeyedValue("", "max"));
-  // The key must start the line.
-  CHECK_FALSE(cgroup::FlatKeyedValue("xmax 3\n", "max"));
 }
 
 }  // namespace

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Runs in the VM as uid 1000 (tests/vm/run-vm-tests.sh BUILD figures): each limit 10 times,
+# one "GAOL-FIG <kind> <result JSON>" line per run for the host side to summarise.
+P=/sys/fs/cgroup/gaol/jobs
+run() {
+  kind=$1
+  shift
+  /gaol/gaol run -q --cgroup-parent $P --ro-bind /gaol/probe /probe --result-fd 3 "$@" \
+    3>/tmp/result.json >/dev/null 2>&1
+  echo "GAOL-FIG $kind $(cat /tmp/result.json)"
+}
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  run memory_64m --memory 64m -- /probe/gaol-probe hog 200000000
+  run pids_16 --pids-limit 16 -- /probe/gaol-probe fork 200
+  run cpus_0.5 --cpus 0.5 --wall-time-limit 2s -- /probe/gaol-probe spin 30
+  run time_1s --time-limit 1s -- /probe/gaol-probe spin 30
+done

@@ -194,7 +194,7 @@ TEST_CASE("a leaf orphaned by a killed gaol is removed by the next run", "[cgrou
 
 TEST_CASE("nothing is left in the subtree after many runs", "[cgroup]") {
   std::string parent = DelegatedParent();
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 200; ++i) {
     auto run = RunGaol({"--cgroup-parent", parent, "--wall-time-limit", "5s", "--", "/bin/true"});
     REQUIRE(run.exit_status == 0);
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -165,6 +166,27 @@ Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
                      "a CPU time above 0 such as 2s, 500ms or 1.5");
     l.time_limit_seconds = *d;
   }
+  struct DeviceFlag {
+    const char* flag;
+    const std::vector<std::string>* values;
+    std::optional<std::uint64_t> DeviceIoSpec::*rate;
+    bool size;
+  };
+  for (auto [flag, values, rate, size] :
+       {DeviceFlag{"--device-read-bps", &f.device_read_bps, &DeviceIoSpec::read_bps, true},
+        DeviceFlag{"--device-write-bps", &f.device_write_bps, &DeviceIoSpec::write_bps, true},
+        DeviceFlag{"--device-read-iops", &f.device_read_iops, &DeviceIoSpec::read_iops, false},
+        DeviceFlag{"--device-write-iops", &f.device_write_iops, &DeviceIoSpec::write_iops,
+                   false}}) {
+    for (const auto& text : *values) {
+      auto parsed = ParseDeviceRate(flag, text, size);
+      if (!parsed) return tl::unexpected(parsed.error());
+      auto it = std::find_if(l.devices.begin(), l.devices.end(),
+                             [&](const DeviceIoSpec& d) { return d.path == parsed->first; });
+      if (it == l.devices.end()) it = l.devices.insert(l.devices.end(), {.path = parsed->first});
+      (*it).*rate = parsed->second;
+    }
+  }
   if (run.count("--cgroup-parent")) spec.cgroup_parent = f.cgroup_parent;
   if (run.count("--require-cgroup")) spec.require_cgroup = f.require_cgroup;
   return {};
@@ -266,6 +288,16 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--cgroup-parent", f.cgroup_parent,
                  "A delegated cgroup v2 directory to put the job's leaf in [auto]")
       ->type_name("DIR");
+  for (auto [name, values, help] : {std::tuple{"--device-read-bps", &f.device_read_bps,
+                                               "Read rate from a block device: io.max rbps"},
+                                    std::tuple{"--device-write-bps", &f.device_write_bps,
+                                               "Write rate to a block device: io.max wbps"},
+                                    std::tuple{"--device-read-iops", &f.device_read_iops,
+                                               "Read operations per second: io.max riops"},
+                                    std::tuple{"--device-write-iops", &f.device_write_iops,
+                                               "Write operations per second: io.max wiops"}}) {
+    run.add_option(name, *values, help)->type_name("DEVICE:RATE")->allow_extra_args(false);
+  }
   run.add_flag("--require-cgroup", f.require_cgroup,
                "Fail when a limit cannot be enforced by a cgroup");
   run.add_option("--ulimit", f.ulimits,
@@ -353,6 +385,20 @@ Result<std::pair<std::string, RlimitSpec>> ParseUlimit(const std::string& text) 
     return Invalid(fmt::format("--ulimit `{}`", text), "numbers or \"unlimited\" as SOFT[:HARD]");
   }
   return std::pair{name, RlimitSpec{*soft, *hard}};
+}
+
+Result<std::pair<std::string, std::uint64_t>> ParseDeviceRate(const std::string& flag,
+                                                              const std::string& text, bool size) {
+  auto colon = text.rfind(':');
+  std::optional<std::uint64_t> rate;
+  if (colon != std::string::npos && colon > 0) {
+    rate = size ? ParseSize(text.substr(colon + 1)) : ParseU64(text.substr(colon + 1));
+  }
+  if (!rate || *rate == 0) {
+    return Invalid(fmt::format("{} `{}`", flag, text),
+                   size ? "DEVICE:RATE such as /dev/sda:10mb" : "DEVICE:N such as /dev/sda:1000");
+  }
+  return std::pair{text.substr(0, colon), *rate};
 }
 
 Result<IdMapSpec> ParseIdMap(const std::string& flag, const std::string& text) {

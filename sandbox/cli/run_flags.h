@@ -22,6 +22,7 @@ struct RunFlags {
   std::string wall_time_limit, output_limit, time_limit;
   std::string memory, memory_swap, pids_limit, cpus, cpu_weight, cpuset_cpus, cgroup_parent;
   bool require_cgroup = false;
+  std::vector<std::string> device_read_bps, device_write_bps, device_read_iops, device_write_iops;
   std::string stdin_path, stdout_path, stderr_path;
   std::string result_path;
   int result_fd = -1;
@@ -42,6 +43,9 @@ Result<JobSpec> BuildSpec(const CLI::App& run, const RunFlags& flags);
 Result<MountSpec> ParseVolume(const std::string& text);
 Result<MountSpec> ParseTmpfs(const std::string& text);
 Result<std::pair<std::string, RlimitSpec>> ParseUlimit(const std::string& text);
+// Docker's --device-read-bps /dev/sda:1mb (sizes) and --device-read-iops /dev/sda:100 (counts).
+Result<std::pair<std::string, std::uint64_t>> ParseDeviceRate(const std::string& flag,
+                                                              const std::string& text, bool size);
 Result<IdMapSpec> ParseIdMap(const std::string& flag, const std::string& text);
 // Docker's env-file format: KEY=VALUE lines, '#' comments, a bare KEY takes the caller's value.
 Result<std::vector<std::pair<std::string, std::string>>> ParseEnvFile(const std::string& text,

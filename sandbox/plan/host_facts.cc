@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -100,10 +101,18 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   // mountinfo, which costs start latency on every run.
   const LimitsSpec& l = spec.limits;
   if (spec.cgroup_parent || spec.require_cgroup || l.memory_bytes || l.pids || l.cpus ||
-      l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds) {
+      l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds || !l.devices.empty()) {
     auto parent = cgroup::FindParent(spec.cgroup_parent);
     if (!parent) return tl::unexpected(parent.error());
     facts.cgroup = std::move(*parent);
+  }
+  for (const auto& d : l.devices) {
+    struct stat st;
+    if (stat(d.path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) {
+      return Invalid(fmt::format("device `{}`", d.path),
+                     "a block device (--device-read-bps and friends)");
+    }
+    facts.block_devices[d.path] = fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev));
   }
   if (!spec.map_users.Empty() || !spec.map_groups.Empty()) {
     std::string user = UserName(facts.uid);

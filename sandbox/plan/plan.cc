@@ -282,6 +282,19 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
   } else if (l.cpuset_cpus) {
     fallback("cpuset", nullptr, 0, 0);
   }
+  for (const DeviceIoSpec& d : l.devices) {
+    auto numbers = facts.block_devices.find(d.path);
+    if (!has("io") || numbers == facts.block_devices.end()) {
+      fallback("io", nullptr, 0, 0);
+      continue;
+    }
+    auto rate = [](const std::optional<std::uint64_t>& r) {
+      return r ? std::to_string(*r) : std::string("max");
+    };
+    to_cgroup("io", "io", "io.max",
+              fmt::format("{} rbps={} wbps={} riops={} wiops={}", numbers->second, rate(d.read_bps),
+                          rate(d.write_bps), rate(d.read_iops), rate(d.write_iops)));
+  }
   if (l.time_limit_seconds) {
     // RLIMIT_CPU counts whole seconds per process: exact only as the backstop behind cpu.stat.
     auto seconds = static_cast<std::uint64_t>(std::ceil(*l.time_limit_seconds));

@@ -33,6 +33,7 @@ struct HostFacts {
   std::vector<HostEntry> entries;       // the host view's candidates (see HostViewPaths())
   std::vector<IdRange> subuid, subgid;  // the caller's ranges (outside start, count; inside unused)
   std::optional<cgroup::Parent> cgroup;  // where the job's leaf can go; none: rlimit fallback
+  std::map<std::string, std::string> block_devices;  // --device-*: path -> "MAJOR:MINOR"
   const HostEntry* Find(const std::string& path) const;
 };
 

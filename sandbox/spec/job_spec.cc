@@ -177,6 +177,41 @@ Status ReadShare(const FieldReader& reader, JobSpec& spec) {
   return {};
 }
 
+Status ReadDevices(const FieldReader& limits, LimitsSpec& l) {
+  const json* v = limits.Find("devices");
+  if (!v) return {};
+  if (!v->is_array()) return Invalid(limits.Name("devices"), "an array of device limits");
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    FieldReader reader((*v)[i], limits.Child(fmt::format("devices[{}]", i)));
+    DeviceIoSpec d;
+    Status s = reader.CheckObject()
+                   .and_then([&] {
+                     return reader.CheckKnown(
+                         {"path", "read_bps", "write_bps", "read_iops", "write_iops"});
+                   })
+                   .and_then([&] { return reader.String("path", d.path); })
+                   .and_then([&] { return reader.Unsigned("read_bps", d.read_bps); })
+                   .and_then([&] { return reader.Unsigned("write_bps", d.write_bps); })
+                   .and_then([&] { return reader.Unsigned("read_iops", d.read_iops); })
+                   .and_then([&] { return reader.Unsigned("write_iops", d.write_iops); });
+    if (!s) return s;
+    l.devices.push_back(std::move(d));
+  }
+  return {};
+}
+
+json DevicesToJson(const std::vector<DeviceIoSpec>& devices) {
+  json out = json::array();
+  for (const auto& d : devices) {
+    out.push_back({{"path", d.path},
+                   {"read_bps", Optional(d.read_bps)},
+                   {"write_bps", Optional(d.write_bps)},
+                   {"read_iops", Optional(d.read_iops)},
+                   {"write_iops", Optional(d.write_iops)}});
+  }
+  return out;
+}
+
 Status ReadLimits(const FieldReader& top, JobSpec& spec) {
   const json* v = top.Find("limits");
   if (!v) return {};
@@ -186,7 +221,7 @@ Status ReadLimits(const FieldReader& top, JobSpec& spec) {
       .and_then([&] {
         return reader.CheckKnown({"wall_time_limit_seconds", "output_limit_bytes",
                                   "time_limit_seconds", "memory_bytes", "memory_swap_bytes", "pids",
-                                  "cpus", "cpu_weight", "cpuset_cpus"});
+                                  "cpus", "cpu_weight", "cpuset_cpus", "devices"});
       })
       .and_then(
           [&] { return reader.Seconds("wall_time_limit_seconds", l.wall_time_limit_seconds); })
@@ -197,7 +232,8 @@ Status ReadLimits(const FieldReader& top, JobSpec& spec) {
       .and_then([&] { return reader.Unsigned("pids", l.pids); })
       .and_then([&] { return reader.Seconds("cpus", l.cpus); })
       .and_then([&] { return reader.Unsigned("cpu_weight", l.cpu_weight); })
-      .and_then([&] { return reader.OptString("cpuset_cpus", l.cpuset_cpus); });
+      .and_then([&] { return reader.OptString("cpuset_cpus", l.cpuset_cpus); })
+      .and_then([&] { return ReadDevices(reader, l); });
 }
 
 Status ReadUlimits(const FieldReader& top, JobSpec& spec) {
@@ -323,7 +359,8 @@ json SpecToJson(const JobSpec& spec) {
         {"pids", Optional(spec.limits.pids)},
         {"cpus", Optional(spec.limits.cpus)},
         {"cpu_weight", Optional(spec.limits.cpu_weight)},
-        {"cpuset_cpus", Optional(spec.limits.cpuset_cpus)}}},
+        {"cpuset_cpus", Optional(spec.limits.cpuset_cpus)},
+        {"devices", DevicesToJson(spec.limits.devices)}}},
       {"cgroup_parent", Optional(spec.cgroup_parent)},
       {"require_cgroup", spec.require_cgroup},
       {"ulimits", ulimits},

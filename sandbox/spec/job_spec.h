@@ -49,6 +49,13 @@ struct RlimitSpec {
   bool operator==(const RlimitSpec&) const = default;
 };
 
+// io.max for one block device; unset rates are unlimited.
+struct DeviceIoSpec {
+  std::string path;  // the block device on the host, e.g. /dev/sda
+  std::optional<std::uint64_t> read_bps, write_bps, read_iops, write_iops;
+  bool operator==(const DeviceIoSpec&) const = default;
+};
+
 struct LimitsSpec {
   std::optional<double> wall_time_limit_seconds;
   std::optional<std::uint64_t> output_limit_bytes;
@@ -59,6 +66,7 @@ struct LimitsSpec {
   std::optional<double> cpus;                      // cpu.max, in CPUs
   std::optional<std::uint64_t> cpu_weight;         // cpu.weight, 1-10000
   std::optional<std::string> cpuset_cpus;          // cpuset.cpus, "0-1,3"
+  std::vector<DeviceIoSpec> devices;               // io.max
   bool operator==(const LimitsSpec&) const = default;
 };
 

@@ -145,6 +145,18 @@ Status ValidateResources(const JobSpec& spec) {
     return Invalid("spec field `limits.cpuset_cpus`",
                    fmt::format("a CPU list such as 0-1,3 (got \"{}\")", *l.cpuset_cpus));
   }
+  for (std::size_t i = 0; i < l.devices.size(); ++i) {
+    const DeviceIoSpec& d = l.devices[i];
+    std::string field = fmt::format("spec field `limits.devices[{}]`", i);
+    if (!IsCleanAbsolutePath(d.path))
+      return Invalid(field, fmt::format("an absolute device path (got \"{}\")", d.path));
+    bool any = false;
+    for (const auto* rate : {&d.read_bps, &d.write_bps, &d.read_iops, &d.write_iops}) {
+      if (*rate && **rate == 0) return Invalid(field, "rates above 0");
+      any = any || rate->has_value();
+    }
+    if (!any) return Invalid(field, "at least one of read_bps, write_bps, read_iops, write_iops");
+  }
   if (spec.cgroup_parent && !IsCleanAbsolutePath(*spec.cgroup_parent)) {
     return Invalid(
         "spec field `cgroup_parent`",

@@ -14,4 +14,6 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   run pids_16 --pids-limit 16 -- /probe/gaol-probe fork 200
   run cpus_0.5 --cpus 0.5 --wall-time-limit 2s -- /probe/gaol-probe spin 30
   run time_1s --time-limit 1s -- /probe/gaol-probe spin 30
+  run io_write_1mb --device-write-bps /dev/vda:1mb -v /data:/data -- /bin/dd if=/dev/zero \
+    of=/data/f bs=1M count=4 oflag=direct
 done

@@ -3,7 +3,7 @@
 # which gaol does, so copy it to a tmpfs and switch_root there. Second pass: set up and test.
 if [ ! -e /.switched ]; then
   /bin/busybox mount -t tmpfs -o size=600m,mode=0755 tmpfs /newroot
-  for d in bin sbin usr etc gaol lib lib64 init; do [ -e "/$d" ] && cp -a "/$d" /newroot/; done
+  for d in bin sbin usr etc gaol lib lib64 init modules; do [ -e "/$d" ] && cp -a "/$d" /newroot/; done
   mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp
   touch /newroot/.switched
   exec /bin/busybox switch_root /newroot /init
@@ -13,6 +13,14 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# The scratch disk, for io.max: an ext2 at /data that uid 1000 may write.
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+  insmod /modules/$m.ko
+done
+sleep 1  # the disk appears asynchronously
+if [ -b /dev/vda ]; then
+  mke2fs -q /dev/vda && mkdir -p /data && mount /dev/vda /data && chown 1000:1000 /data
+fi
 # Delegate /sys/fs/cgroup/gaol to uid 1000: the controllers on for it, then chown of the
 # directories and their cgroup.procs, cgroup.subtree_control and cgroup.threads.
 echo "+cpu +cpuset +memory +pids +io" >/sys/fs/cgroup/cgroup.subtree_control

@@ -29,7 +29,7 @@ trap 'rm -rf "$root"' EXIT
 chmod 0755 "$root"  # uid 1000 must be able to exec what is in it
 mkdir -p "$root"/{bin,sbin,usr/bin,etc,proc,sys,dev,tmp,gaol/probe,newroot}
 cp /bin/busybox "$root/bin/busybox"
-for tool in sh mount mkdir cat echo chown chmod poweroff switch_root cp sleep ls grep true false; do
+for tool in sh mount mkdir cat echo chown chmod poweroff switch_root cp sleep ls grep true false dd mke2fs insmod; do
   ln -sf busybox "$root/bin/$tool"
 done
 copy_with_libs() {
@@ -44,6 +44,12 @@ copy_with_libs "$build/sandbox/gaol" /gaol/gaol
 copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
 install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
 install -m 0755 "$here/figures.sh" "$root/gaol/figures.sh"
+# The virtio block driver for the scratch disk is a module in the cloud kernel: in load order.
+mkdir -p "$root/modules"
+for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev \
+         virtio/virtio_pci block/virtio_blk; do
+  cp "$(ls "$cache"/kernel/lib/modules/*/kernel/drivers/$m.ko)" "$root/modules/"
+done
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 echo "user:x:1000:1000:user:/tmp:/bin/sh" >>"$root/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\n' >"$root/etc/group"
@@ -52,8 +58,12 @@ chmod 0755 "$root/init"
 (cd "$root" && find . | cpio -H newc -o 2>/dev/null | gzip -1) >"$cache/initrd.gz"
 
 console="$cache/console.log"
+# A scratch disk for the io.max tests (/dev/vda in the VM).
+rm -f "$cache/disk.img"
+truncate -s 64M "$cache/disk.img"
 timeout 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$cache/initrd.gz" \
+  -drive file="$cache/disk.img",if=virtio,format=raw \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$console" 2>&1 || true
 tr -d '\r' <"$console" | sed -n '/GAOL-VM-BEGIN/,/GAOL-VM-END/p'
 rc=$(tr -d '\r' <"$console" | sed -n 's/^GAOL-VM-END rc=\([0-9]*\).*/\1/p' | tail -n 1)

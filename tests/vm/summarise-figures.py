@@ -14,6 +14,7 @@ rows = {
     "pids_16": ("pids_peak vs 16", lambda r: r["pids_peak"], 16.0, "pids"),
     "cpus_0.5": ("CPU share vs 0.5", lambda r: r["cpu_time_seconds"] / r["wall_time_seconds"], 0.5, "CPU"),
     "time_1s": ("CPU time at the kill vs 1 s", lambda r: r["cpu_time_seconds"], 1.0, "s"),
+    "io_write_1mb": ("direct writes vs 1 MiB/s", lambda r: 4.0 / r["wall_time_seconds"], 1.0, "MiB/s"),
 }
 print(f"{'limit':<32} {'runs':>4} {'verdicts':<24} {'mean':>9} {'worst error':>12}")
 for kind, (label, measure, limit, unit) in rows.items():

@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "netns/netns.h"
+#include "sandbox/caps/caps.h"
 
 namespace gaol {
 namespace {
@@ -90,10 +91,17 @@ constexpr ChildStep kInitSteps[] = {
     {Step::kMounts, BuildRoot},     {Step::kPivotRoot, EnterRoot}, {Step::kNetwork, SetUpNetwork},
     {Step::kHostname, SetHostname}, {Step::kSession, NewSession},  {Step::kNoNewPrivs, NoNewPrivs},
 };
-constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits}};
+bool DropCaps(ChildContext& ctx, ChildReport& report) noexcept {
+  const char* what = "";
+  int err = caps::ApplyInChild(ctx.plan->keep_caps, ctx.plan->last_cap, &what);
+  return err == 0 || ChildFail(report, Step::kCaps, err, "%s", what);
+}
+
+// The job's capabilities go last before exec: setting rlimits may need them.
+constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits}, {Step::kCaps, DropCaps}};
 constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
-constexpr Step kJobOrder[] = {Step::kRlimits, Step::kExec};
+constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kExec};
 
 bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& report) noexcept {
   for (const ChildStep& s : steps) {

@@ -122,6 +122,24 @@ Status ApplyEnv(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   return {};
 }
 
+// "cap_net_raw", "CAP_NET_RAW", "net_raw" -> "NET_RAW".
+std::string CapName(std::string name) {
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return std::toupper(c); });
+  return name.starts_with("CAP_") ? name.substr(4) : name;
+}
+
+// Docker's model: nothing is kept unless added; --cap-drop takes back what the spec or
+// --cap-add gave (ALL: everything).
+void ApplyCapabilities(const RunFlags& f, JobSpec& spec) {
+  for (const auto& name : f.cap_add) spec.capabilities.push_back(CapName(name));
+  for (const auto& name : f.cap_drop) {
+    std::string drop = CapName(name);
+    std::erase_if(spec.capabilities,
+                  [&](const std::string& c) { return drop == "ALL" || CapName(c) == drop; });
+  }
+}
+
 Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   LimitsSpec& l = spec.limits;
   struct SizeFlag {
@@ -187,6 +205,7 @@ Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
       (*it).*rate = parsed->second;
     }
   }
+  ApplyCapabilities(f, spec);
   if (run.count("--cgroup-parent")) spec.cgroup_parent = f.cgroup_parent;
   if (run.count("--require-cgroup")) spec.require_cgroup = f.require_cgroup;
   return {};
@@ -298,6 +317,12 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
                                                "Write operations per second: io.max wiops"}}) {
     run.add_option(name, *values, help)->type_name("DEVICE:RATE")->allow_extra_args(false);
   }
+  run.add_option("--cap-add", f.cap_add, "Keep this capability (NET_BIND_SERVICE, ALL) [none kept]")
+      ->type_name("CAP")
+      ->allow_extra_args(false);
+  run.add_option("--cap-drop", f.cap_drop, "Drop this capability again (ALL: every one) [ALL]")
+      ->type_name("CAP")
+      ->allow_extra_args(false);
   run.add_flag("--require-cgroup", f.require_cgroup,
                "Fail when a limit cannot be enforced by a cgroup");
   run.add_option("--ulimit", f.ulimits,

@@ -2,9 +2,9 @@
 // timings alike. The order of the enumerators is the order in which the steps run.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace gaol {
@@ -25,6 +25,7 @@ enum class Step : std::uint8_t {
   kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
   kInit,        // child: PID 1 forks the job
   kRlimits,     // job: setrlimit
+  kCaps,        // job: capabilities emptied (but what --cap-add keeps), securebits locked
   kExec,        // job: execve
   kSupervise,   // parent: the io_uring loop
   kCollect,     // parent: reap, rusage, verdict
@@ -34,14 +35,16 @@ enum class Step : std::uint8_t {
 
 inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
 
+inline constexpr std::string_view kStepNames[] = {
+    "validate", "plan",       "open_io", "cgroup",    "clone",   "id_map",       "fds",
+    "mounts",   "pivot_root", "network", "hostname",  "session", "no_new_privs", "init",
+    "rlimits",  "caps",       "exec",    "supervise", "collect", "cleanup",
+};
+static_assert(std::size(kStepNames) == kStepCount, "one name per step");
+
 constexpr std::string_view StepName(Step step) {
-  constexpr std::array<std::string_view, kStepCount> kNames = {
-      "validate", "plan",       "open_io",   "cgroup",   "clone",   "id_map",       "fds",
-      "mounts",   "pivot_root", "network",   "hostname", "session", "no_new_privs", "init",
-      "rlimits",  "exec",       "supervise", "collect",  "cleanup",
-  };
   auto i = static_cast<std::size_t>(step);
-  return i < kStepCount ? kNames[i] : std::string_view("unknown");
+  return i < kStepCount ? kStepNames[i] : std::string_view("unknown");
 }
 
 constexpr std::size_t StepIndex(Step step) { return static_cast<std::size_t>(step); }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sandbox/caps/caps.h"
 #include "sandbox/spec/units.h"
 
 namespace gaol {
@@ -94,6 +95,7 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   HostFacts facts;
   facts.uid = getuid();
   facts.gid = getgid();
+  facts.last_cap = caps::LastCap();
   if (!spec.rootfs) {
     for (const auto& path : HostViewPaths()) facts.entries.push_back(Inspect(path));
   }

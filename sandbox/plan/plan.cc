@@ -8,6 +8,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "sandbox/caps/caps.h"
 #include "sandbox/spec/paths.h"
 
 namespace gaol {
@@ -409,6 +410,10 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   std::map<std::string, RlimitSpec> rlimits = spec.ulimits;
   if (auto s = PlanResources(spec, facts, plan, rlimits); !s) return tl::unexpected(s.error());
   plan.rlimits = PlanRlimits(std::move(rlimits));
+  auto keep = caps::MaskFromNames(spec.capabilities, "capability", facts.last_cap);
+  if (!keep) return tl::unexpected(keep.error());
+  plan.keep_caps = *keep;
+  plan.last_cap = facts.last_cap;
   plan.argv = spec.command;
   std::map<std::string, std::string> env;
   if (!spec.clear_env) {
@@ -468,6 +473,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
             {"controllers", plan.cgroup.controllers},
             {"limits", plan.cgroup.limits}}},
           {"enforcement", plan.enforcement},
+          {"keep_caps", fmt::format("{:#x}", plan.keep_caps)},
           {"time_limit_seconds",
            plan.time_limit_seconds ? json(*plan.time_limit_seconds) : json(nullptr)}};
 }

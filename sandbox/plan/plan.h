@@ -34,6 +34,7 @@ struct HostFacts {
   std::vector<IdRange> subuid, subgid;  // the caller's ranges (outside start, count; inside unused)
   std::optional<cgroup::Parent> cgroup;  // where the job's leaf can go; none: rlimit fallback
   std::map<std::string, std::string> block_devices;  // --device-*: path -> "MAJOR:MINOR"
+  int last_cap = 40;                                 // /proc/sys/kernel/cap_last_cap
   const HostEntry* Find(const std::string& path) const;
 };
 
@@ -97,6 +98,8 @@ struct Plan {
   std::string workdir;
   std::vector<MountOp> mounts;  // in order
   std::vector<RlimitOp> rlimits;
+  std::uint64_t keep_caps = 0;  // capabilities the job keeps (--cap-add); none by default
+  int last_cap = 40;
   CgroupPlan cgroup;
   // Per limit asked for, what enforces it: "cgroup", "rlimit", "supervisor" or "none".
   std::map<std::string, std::string> enforcement;

@@ -259,6 +259,25 @@ Status ReadUlimits(const FieldReader& top, JobSpec& spec) {
   return {};
 }
 
+Status ReadSecurity(const FieldReader& top, JobSpec& spec) {
+  const json* v = top.Find("security");
+  if (!v) return {};
+  FieldReader reader(*v, "security");
+  if (auto s = reader.CheckObject().and_then([&] { return reader.CheckKnown({"capabilities"}); });
+      !s) {
+    return s;
+  }
+  const json* caps = reader.Find("capabilities");
+  if (!caps) return {};
+  if (!caps->is_array())
+    return Invalid(reader.Name("capabilities"), "an array of capability names");
+  for (const auto& c : *caps) {
+    if (!c.is_string()) return Invalid(reader.Name("capabilities"), "an array of capability names");
+    spec.capabilities.push_back(c.get<std::string>());
+  }
+  return {};
+}
+
 Status ReadEnv(const FieldReader& reader, JobSpec& spec) {
   const json* v = reader.Find("env");
   if (!v) return {};
@@ -361,6 +380,7 @@ json SpecToJson(const JobSpec& spec) {
         {"cpu_weight", Optional(spec.limits.cpu_weight)},
         {"cpuset_cpus", Optional(spec.limits.cpuset_cpus)},
         {"devices", DevicesToJson(spec.limits.devices)}}},
+      {"security", {{"capabilities", spec.capabilities}}},
       {"cgroup_parent", Optional(spec.cgroup_parent)},
       {"require_cgroup", spec.require_cgroup},
       {"ulimits", ulimits},
@@ -374,10 +394,10 @@ Result<JobSpec> SpecFromJson(const json& value) {
   FieldReader reader(value, "");
   if (!value.is_object()) return Invalid("spec", "a JSON object");
   Status s = reader.CheckKnown(
-      {"schema",        "command",        "env",    "clear_env", "workdir",   "hostname",
-       "network",       "share",          "uid",    "gid",       "map_users", "map_groups",
-       "rootfs",        "read_only",      "chroot", "mounts",    "limits",    "ulimits",
-       "cgroup_parent", "require_cgroup", "stdin",  "stdout",    "stderr"});
+      {"schema",        "command",        "env",      "clear_env", "workdir",   "hostname",
+       "network",       "share",          "uid",      "gid",       "map_users", "map_groups",
+       "rootfs",        "read_only",      "chroot",   "mounts",    "limits",    "ulimits",
+       "cgroup_parent", "require_cgroup", "security", "stdin",     "stdout",    "stderr"});
   if (!s) return tl::unexpected(s.error());
   std::string schema = kSpecSchema;
   if (auto r = reader.String("schema", schema); !r) return tl::unexpected(r.error());
@@ -398,6 +418,7 @@ Result<JobSpec> SpecFromJson(const json& value) {
           .and_then([&] { return reader.Bool("chroot", spec.chroot); })
           .and_then([&] { return ReadLimits(reader, spec); })
           .and_then([&] { return ReadUlimits(reader, spec); })
+          .and_then([&] { return ReadSecurity(reader, spec); })
           .and_then([&] { return reader.OptString("cgroup_parent", spec.cgroup_parent); })
           .and_then([&] { return reader.Bool("require_cgroup", spec.require_cgroup); })
           .and_then([&] { return reader.OptString("stdin", spec.stdin_path); })

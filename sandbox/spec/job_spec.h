@@ -101,6 +101,7 @@ struct JobSpec {
   std::vector<MountSpec> mounts;
   LimitsSpec limits;
   std::map<std::string, RlimitSpec> ulimits;  // Docker's names: nofile, nproc, core, ...
+  std::vector<std::string> capabilities;      // kept; default none (Docker's names)
   std::optional<std::string> cgroup_parent;   // a delegated cgroup v2 directory
   bool require_cgroup = false;                // fail instead of falling back to rlimits
   std::optional<std::string> stdin_path;      // null: /dev/null; "-": gaol's own stdin

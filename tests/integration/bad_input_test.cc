@@ -63,6 +63,14 @@ TEST_CASE("bad flags are rejected before anything is created", "[bad_input]") {
       {{"--spec", "/no/such/spec.json"}, "--spec"},
       {{}, "command"},
       {{"--result-fd", "99", "--", "/bin/true"}, "--result-fd"},
+      {{"--cap-add", "NET_FLY", "--", "/bin/true"}, "NET_FLY"},
+      {{"--device-read-bps", "/dev/null:1mb", "--", "/bin/true"}, "block device"},
+      {{"--memory", "lots", "--", "/bin/true"}, "--memory"},
+      {{"--cpus", "0", "--", "/bin/true"}, "--cpus"},
+      {{"--pids-limit", "0", "--", "/bin/true"}, "--pids-limit"},
+      {{"--time-limit", "-1", "--", "/bin/true"}, "--time-limit"},
+      {{"--cpuset-cpus", "3-1", "--", "/bin/true"}, "cpuset_cpus"},
+      {{"--cgroup-parent", "/tmp", "--", "/bin/true"}, "--cgroup-parent"},
   };
   for (const auto& c : cases) CheckRejected(c);
 }

@@ -36,8 +36,10 @@ TEST_CASE("default isolation: ids, pids, hostname, network", "[namespaces]") {
   SECTION("a new session without a controlling terminal, no capabilities, no_new_privs") {
     CHECK(p["sid"] == 1);  // PID 1's session: the job has no terminal to push input into
     CHECK(p["controlling_tty"] == false);
-    CHECK(p["cap_eff"] == "0000000000000000");
-    CHECK(p["cap_prm"] == "0000000000000000");
+    for (const char* set : {"cap_eff", "cap_prm", "cap_bnd", "cap_inh", "cap_amb"}) {
+      INFO(set);
+      CHECK(p[set] == "0000000000000000");
+    }
     CHECK(p["no_new_privs"] == 1);
   }
 }
@@ -90,5 +92,28 @@ TEST_CASE("--map-users auto maps the caller's subordinate range, or says what is
   } else {
     CHECK(run.exit_status == 125);
     CHECK(run.err.find("/etc/subuid") != std::string::npos);
+  }
+}
+
+TEST_CASE("capabilities: none kept by default, even for uid 0; --cap-add keeps one",
+          "[namespaces]") {
+  SECTION("uid 0 inside gets nothing for being root (SECBIT_NOROOT)") {
+    auto p = RunProbe({"--uid", "0"}, {"report"}).Probe();
+    CHECK(p["uid"] == 0);
+    CHECK(p["cap_eff"] == "0000000000000000");
+    CHECK(p["cap_bnd"] == "0000000000000000");
+  }
+  SECTION("--cap-add NET_BIND_SERVICE is kept across exec by a non-root uid, and nothing else") {
+    auto p = RunProbe({"--cap-add", "NET_BIND_SERVICE"}, {"report"}).Probe();
+    for (const char* set : {"cap_eff", "cap_prm", "cap_bnd", "cap_inh", "cap_amb"}) {
+      INFO(set);
+      CHECK(p[set] == "0000000000000400");  // bit 10
+    }
+  }
+  SECTION("--cap-drop takes back what --cap-add gave") {
+    auto p = RunProbe({"--cap-add", "net_raw", "--cap-add", "CAP_CHOWN", "--cap-drop", "chown"},
+                      {"report"})
+                 .Probe();
+    CHECK(p["cap_eff"] == "0000000000002000");  // bit 13: NET_RAW
   }
 }

@@ -26,7 +26,7 @@ TEST_CASE("capability names in Docker's forms", "[caps]") {
   CHECK(caps::NameOf(10) == "NET_BIND_SERVICE");
 }
 
-TEST_CASE("--cap-add keeps, --cap-drop takes back, ALL drops everything", "[caps][flags]") {
+TEST_CASE("Flags: cap-add keeps, cap-drop takes back, ALL drops everything", "[caps][flags]") {
   CHECK(Build({"--", "/bin/true"}).capabilities.empty());
   CHECK(Build({"--cap-add", "cap_net_raw", "--", "/bin/true"}).capabilities ==
         std::vector<std::string>{"NET_RAW"});

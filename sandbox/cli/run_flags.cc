@@ -140,6 +140,32 @@ void ApplyCapabilities(const RunFlags& f, JobSpec& spec) {
   }
 }
 
+// --device-{read,write}-{bps,iops}, merged into one io.max entry per device.
+Status ApplyDeviceLimits(const RunFlags& f, LimitsSpec& l) {
+  struct DeviceFlag {
+    const char* flag;
+    const std::vector<std::string>* values;
+    std::optional<std::uint64_t> DeviceIoSpec::*rate;
+    bool size;
+  };
+  for (auto [flag, values, rate, size] :
+       {DeviceFlag{"--device-read-bps", &f.device_read_bps, &DeviceIoSpec::read_bps, true},
+        DeviceFlag{"--device-write-bps", &f.device_write_bps, &DeviceIoSpec::write_bps, true},
+        DeviceFlag{"--device-read-iops", &f.device_read_iops, &DeviceIoSpec::read_iops, false},
+        DeviceFlag{"--device-write-iops", &f.device_write_iops, &DeviceIoSpec::write_iops,
+                   false}}) {
+    for (const auto& text : *values) {
+      auto parsed = ParseDeviceRate(flag, text, size);
+      if (!parsed) return tl::unexpected(parsed.error());
+      auto it = std::find_if(l.devices.begin(), l.devices.end(),
+                             [&](const DeviceIoSpec& d) { return d.path == parsed->first; });
+      if (it == l.devices.end()) it = l.devices.insert(l.devices.end(), {.path = parsed->first});
+      (*it).*rate = parsed->second;
+    }
+  }
+  return {};
+}
+
 Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   LimitsSpec& l = spec.limits;
   struct SizeFlag {
@@ -184,27 +210,7 @@ Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
                      "a CPU time above 0 such as 2s, 500ms or 1.5");
     l.time_limit_seconds = *d;
   }
-  struct DeviceFlag {
-    const char* flag;
-    const std::vector<std::string>* values;
-    std::optional<std::uint64_t> DeviceIoSpec::*rate;
-    bool size;
-  };
-  for (auto [flag, values, rate, size] :
-       {DeviceFlag{"--device-read-bps", &f.device_read_bps, &DeviceIoSpec::read_bps, true},
-        DeviceFlag{"--device-write-bps", &f.device_write_bps, &DeviceIoSpec::write_bps, true},
-        DeviceFlag{"--device-read-iops", &f.device_read_iops, &DeviceIoSpec::read_iops, false},
-        DeviceFlag{"--device-write-iops", &f.device_write_iops, &DeviceIoSpec::write_iops,
-                   false}}) {
-    for (const auto& text : *values) {
-      auto parsed = ParseDeviceRate(flag, text, size);
-      if (!parsed) return tl::unexpected(parsed.error());
-      auto it = std::find_if(l.devices.begin(), l.devices.end(),
-                             [&](const DeviceIoSpec& d) { return d.path == parsed->first; });
-      if (it == l.devices.end()) it = l.devices.insert(l.devices.end(), {.path = parsed->first});
-      (*it).*rate = parsed->second;
-    }
-  }
+  if (auto s = ApplyDeviceLimits(f, l); !s) return s;
   ApplyCapabilities(f, spec);
   if (run.count("--cgroup-parent")) spec.cgroup_parent = f.cgroup_parent;
   if (run.count("--require-cgroup")) spec.require_cgroup = f.require_cgroup;
@@ -245,13 +251,7 @@ Status ApplyLimitsAndIo(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
 
 }  // namespace
 
-void AddRunFlags(CLI::App& run, RunFlags& f) {
-  // A repeatable flag takes one value per use (CLI11 would otherwise take every following word,
-  // eating the command).
-  run.add_option("--spec", f.spec_file,
-                 "Read the job from a gaol.spec/v1 JSON file; flags override it")
-      ->type_name("FILE");
-  run.add_flag("--print-spec", f.print_spec, "Print the effective spec as JSON and exit");
+static void AddNamespaceFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--share", f.share,
                  "Share these namespaces with the caller: net,ipc,uts,pid,cgroup [none]")
       ->type_name("LIST");
@@ -265,6 +265,9 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--map-groups", f.map_groups,
                  "More group IDs via newgidmap: auto or IN:OUT:COUNT,...")
       ->type_name("RANGES");
+}
+
+static void AddFilesystemFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--rootfs", f.rootfs,
                  "Use DIR as the root [the host view: /usr, /bin, /lib* read-only, a minimal /etc]")
       ->type_name("DIR");
@@ -285,6 +288,9 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
   run.add_option("-w,--workdir", f.workdir, "Working directory inside [/]")->type_name("DIR");
   run.add_flag("--chroot", f.chroot,
                "chroot instead of pivot_root (weaker: the old root stays mounted)");
+}
+
+static void AddLimitFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--wall-time-limit", f.wall_time_limit,
                  "Kill the job after this much wall time (2s, 500ms, 1.5)")
       ->type_name("DURATION");
@@ -317,6 +323,9 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
                                                "Write operations per second: io.max wiops"}}) {
     run.add_option(name, *values, help)->type_name("DEVICE:RATE")->allow_extra_args(false);
   }
+}
+
+static void AddSecurityFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--cap-add", f.cap_add, "Keep this capability (NET_BIND_SERVICE, ALL) [none kept]")
       ->type_name("CAP")
       ->allow_extra_args(false);
@@ -329,6 +338,9 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
                  "Resource limit: NAME=SOFT[:HARD] (nofile=64, core=0 is the default)")
       ->type_name("NAME=SOFT[:HARD]")
       ->allow_extra_args(false);
+}
+
+static void AddIoFlags(CLI::App& run, RunFlags& f) {
   run.add_option("-e,--env", f.env, "Set NAME=VALUE, or pass the caller's NAME")
       ->type_name("NAME[=VALUE]")
       ->allow_extra_args(false);
@@ -351,6 +363,20 @@ void AddRunFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--result-fd", f.result_fd, "Write the result JSON to this open descriptor")
       ->type_name("N");
   run.add_flag("-q,--quiet", f.quiet, "No message from gaol itself on stderr");
+}
+
+void AddRunFlags(CLI::App& run, RunFlags& f) {
+  // A repeatable flag takes one value per use (CLI11 would otherwise take every following word,
+  // eating the command).
+  run.add_option("--spec", f.spec_file,
+                 "Read the job from a gaol.spec/v1 JSON file; flags override it")
+      ->type_name("FILE");
+  run.add_flag("--print-spec", f.print_spec, "Print the effective spec as JSON and exit");
+  AddNamespaceFlags(run, f);
+  AddFilesystemFlags(run, f);
+  AddLimitFlags(run, f);
+  AddSecurityFlags(run, f);
+  AddIoFlags(run, f);
   // Everything from the first argument that is not a flag (or after `--`) is the command, with
   // its own flags: `gaol run --hostname x python3 -c ...` as with `docker run`.
   run.prefix_command();

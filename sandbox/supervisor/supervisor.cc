@@ -57,6 +57,7 @@ class Loop {
   void Deliver(Stream& stream, const char* data, std::size_t n);
   void Kill();
   void CheckCpu();
+  void Dispatch(Source source, int res);
   bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
 
   const SuperviseRequest& req_;
@@ -178,6 +179,46 @@ void Loop::CheckCpu() {
   ArmDeadline(kCpuCheck, &cpu_ts_, 0);
 }
 
+// One completion: what it means and what to queue next.
+void Loop::Dispatch(Source source, int res) {
+  switch (source) {
+    case kPid:
+      exited_ = true;
+      outcome_.exit_ns = MonotonicNs();
+      drain_ts_.tv_nsec = kDrainNs;
+      ArmDeadline(kDrainDeadline, &drain_ts_, 0);
+      break;
+    case kStdout:
+      OnOutput(out_, res, kStdout);
+      break;
+    case kStderr:
+      OnOutput(err_, res, kStderr);
+      break;
+    case kReport:
+      OnReport(res);
+      break;
+    case kSignal:
+      if (res == static_cast<int>(sizeof(siginfo_)) && !exited_) {
+        PidfdSendSignal(req_.pidfd, static_cast<int>(siginfo_.ssi_signo));
+      }
+      if (res > 0 || res == -EINTR) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
+      break;
+    case kWallDeadline:
+      if (res == -ETIME && !exited_) {
+        outcome_.wall_time_exceeded = true;
+        outcome_.kill_latency_ns = MonotonicNs() - deadline_ns_;
+        Kill();
+      }
+      break;
+    case kCpuCheck:
+      if (res == -ETIME) CheckCpu();
+      break;
+    case kDrainDeadline:
+      if (res == -ETIME) drained_ = true;
+      break;
+  }
+}
+
 Result<SuperviseOutcome> Loop::Run() {
   int rc = io_uring_queue_init(16, &ring_, 0);
   if (rc < 0)
@@ -203,42 +244,7 @@ Result<SuperviseOutcome> Loop::Run() {
     auto source = static_cast<Source>(io_uring_cqe_get_data64(cqe));
     int res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
-    switch (source) {
-      case kPid:
-        exited_ = true;
-        outcome_.exit_ns = MonotonicNs();
-        drain_ts_.tv_nsec = kDrainNs;
-        ArmDeadline(kDrainDeadline, &drain_ts_, 0);
-        break;
-      case kStdout:
-        OnOutput(out_, res, kStdout);
-        break;
-      case kStderr:
-        OnOutput(err_, res, kStderr);
-        break;
-      case kReport:
-        OnReport(res);
-        break;
-      case kSignal:
-        if (res == static_cast<int>(sizeof(siginfo_)) && !exited_) {
-          PidfdSendSignal(req_.pidfd, static_cast<int>(siginfo_.ssi_signo));
-        }
-        if (res > 0 || res == -EINTR) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
-        break;
-      case kWallDeadline:
-        if (res == -ETIME && !exited_) {
-          outcome_.wall_time_exceeded = true;
-          outcome_.kill_latency_ns = MonotonicNs() - deadline_ns_;
-          Kill();
-        }
-        break;
-      case kCpuCheck:
-        if (res == -ETIME) CheckCpu();
-        break;
-      case kDrainDeadline:
-        if (res == -ETIME) drained_ = true;
-        break;
-    }
+    Dispatch(source, res);
   }
   return std::move(outcome_);
 }

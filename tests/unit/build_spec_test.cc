@@ -132,14 +132,7 @@ TEST_CASE("A repeatable flag takes one value and what follows is the command",
       {"--volume", "/a:/b"}, {"--bind", "/a", "/b"},    {"--ro-bind", "/a", "/b"},
       {"--tmpfs", "/t"},     {"--ulimit", "nofile=64"}, {"--env-file", env_file},
   };
-  for (const auto& flag : cases) {
-    std::vector<std::string> args = flag;
-    args.insert(args.end(), command.begin(), command.end());
-    INFO(flag.front());
-    RunCli cli;
-    auto spec = cli.Build(args);
-    CHECK((spec ? spec->command : std::vector<std::string>{spec.error().Message()}) == command);
-  }
+  testing::CheckCommandFollows(cases, command);
 }
 
 TEST_CASE("Reporting flags set RunFlags and leave the spec alone", "[flags][build_spec]") {

@@ -80,4 +80,18 @@ class TempDir {
   std::string path_;
 };
 
+// Each flag (with its value) followed by `command`: the command must come out whole, never
+// taken as one more value of the flag.
+inline void CheckCommandFollows(const std::vector<std::vector<std::string>>& flags,
+                                const std::vector<std::string>& command) {
+  for (const auto& flag : flags) {
+    std::vector<std::string> args = flag;
+    args.insert(args.end(), command.begin(), command.end());
+    INFO(flag.front());
+    RunCli cli;
+    auto spec = cli.Build(args);
+    CHECK((spec ? spec->command : std::vector<std::string>{spec.error().Message()}) == command);
+  }
+}
+
 }  // namespace gaol::testing

@@ -88,14 +88,7 @@ TEST_CASE("Resource flags: a flag's value is one word and the command follows",
       {"--time-limit", "1s"}, {"--cgroup-parent", "/sys/fs/cgroup/x"},
       {"--require-cgroup"},
   };
-  for (const auto& flag : cases) {
-    std::vector<std::string> args = flag;
-    args.insert(args.end(), command.begin(), command.end());
-    INFO(flag.front());
-    RunCli cli;
-    auto spec = cli.Build(args);
-    CHECK((spec ? spec->command : std::vector<std::string>{spec.error().Message()}) == command);
-  }
+  testing::CheckCommandFollows(cases, command);
 }
 
 TEST_CASE("Resource flags: a value the flag cannot parse names the flag", "[flags][resources]") {

@@ -131,7 +131,14 @@ void Account(const SuperviseOutcome& seen, const struct rusage& init_usage,
     result.user_time_seconds = static_cast<double>(cg->user_usec.value_or(0)) / 1e6;
     result.system_time_seconds = static_cast<double>(cg->system_usec.value_or(0)) / 1e6;
   }
-  if (cg && cg->memory_peak_bytes) result.peak_memory_bytes = *cg->memory_peak_bytes;
+  if (cg && cg->memory_peak_bytes && !seen.memory_sampled_peak) {
+    result.peak_memory_bytes = *cg->memory_peak_bytes;
+    result.peak_memory_source = "memory.peak";
+  } else if (seen.memory_sampled_peak) {
+    // Sampling can miss a short spike: the largest process's own high-water mark bounds it below.
+    result.peak_memory_bytes = std::max(result.peak_memory_bytes, *seen.memory_sampled_peak);
+    result.peak_memory_source = "memory.current";
+  }
   if (cg) result.pids_peak = cg->pids_peak;
   result.oom_killed = cg && cg->oom_kills > 0;
   result.stdout_bytes = seen.stdout_bytes;
@@ -189,7 +196,7 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
 Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, std::uint64_t start_ns,
                           RunResult& result) {
   std::optional<cgroup::Leaf> leaf;
-  UniqueFd cpu_stat;
+  UniqueFd cpu_stat, memory_current;
   if (plan.cgroup.parent) {
     std::uint64_t t0 = MonotonicNs();
     cgroup::ReapOrphans(*plan.cgroup.parent);
@@ -200,6 +207,7 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, std:
     auto fd = leaf->OpenCpuStat();
     if (!fd) return tl::unexpected(fd.error());
     cpu_stat = std::move(*fd);
+    memory_current = leaf->OpenMemoryCurrentWithoutPeak();
     result.launch_steps[Step::kCgroup] = Seconds(MonotonicNs() - t0);
   }
   ForwardedSignals signals;
@@ -220,6 +228,7 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, std:
   request.cpu_stat_fd = cpu_stat.Get();
   request.time_limit_seconds = plan.time_limit_seconds;
   request.cpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  request.memory_current_fd = memory_current.Get();
   auto seen = Supervise(request);
   if (!seen) return tl::unexpected(seen.error());
   struct rusage usage = {};
@@ -272,6 +281,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   if (!io) return fail(io.error());
   result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);
   result.enforcement = plan->enforcement;
+  result.warnings = plan->warnings;
   if (auto s = LaunchAndSupervise(spec, *plan, *io, start, result); !s) return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;

@@ -10,6 +10,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -63,6 +64,43 @@ std::optional<std::string> Cgroup2Mount() {
   return std::nullopt;
 }
 
+// What the children of `parent` can get. Controllers already in cgroup.subtree_control can be
+// given; the rest only when the cgroup holds no process (the root is exempt), or only gaol, which
+// then moves itself out of the way.
+void SetControllers(Parent& parent, bool is_root) {
+  auto available = Words(ReadFile(parent.path + "/cgroup.controllers"));
+  auto enabled = Words(ReadFile(parent.path + "/cgroup.subtree_control"));
+  parent.controllers = available;
+  if (is_root || available == enabled) return;
+  auto procs = Words(ReadFile(parent.path + "/cgroup.procs"));
+  if (procs.empty()) return;
+  if (!parent.from_flag && procs == std::set<std::string>{std::to_string(getpid())}) {
+    parent.move_self = true;
+    return;
+  }
+  std::vector<std::string> blocked;
+  for (const auto& c : available) {
+    if (!enabled.count(c)) blocked.push_back(c);
+  }
+  parent.controllers = enabled;
+  parent.note = fmt::format(
+      "`{}` holds other processes, so its children cannot get the {} controller(s): run gaol in a "
+      "cgroup of its own (--cgroup-parent DIR, or `systemd-run --user --scope -p Delegate=yes "
+      "gaol run ...`)",
+      parent.path, fmt::join(blocked, ", "));
+}
+
+// Moves gaol into `gaol-launcher-PID` under `parent`, emptying it so it may give controllers.
+Status MoveSelf(int parent_fd, const std::string& parent_path) {
+  std::string name = fmt::format("gaol-launcher-{}", getpid());
+  if (mkdirat(parent_fd, name.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Fail(Step::kCgroup, "create gaol's own leaf", parent_path + "/" + name);
+  }
+  UniqueFd dir(openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return Fail(Step::kCgroup, "open gaol's own leaf", parent_path + "/" + name);
+  return WriteAt(dir.Get(), "cgroup.procs", std::to_string(getpid()), Step::kCgroup);
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> FlatKeyedValue(const std::string& text, const std::string& key) {
@@ -88,16 +126,21 @@ Result<std::optional<Parent>> FindParent(const std::optional<std::string>& flag)
                                  "cgroup.subtree_control and cgroup.threads owned by it (chown)",
                                  getuid()));
     }
-    return Parent{*flag, Words(ReadFile(*flag + "/cgroup.controllers")), true};
+    Parent parent{*flag, {}, true, false, {}};
+    SetControllers(parent, false);
+    return parent;
   }
   auto mount = Cgroup2Mount();
   if (!mount) return std::optional<Parent>();
   std::istringstream lines(ReadFile("/proc/self/cgroup"));
   for (std::string line; std::getline(lines, line);) {
     if (!line.starts_with("0::")) continue;
-    std::string dir = *mount + (line.substr(3) == "/" ? "" : line.substr(3));
+    bool is_root = line.substr(3) == "/";
+    std::string dir = *mount + (is_root ? "" : line.substr(3));
     if (!Writable(dir)) break;
-    return Parent{dir, Words(ReadFile(dir + "/cgroup.controllers")), false};
+    Parent parent{dir, {}, false, false, {}};
+    SetControllers(parent, is_root);
+    return parent;
   }
   return std::optional<Parent>();
 }
@@ -116,10 +159,13 @@ Result<Leaf> Leaf::Create(const Parent& parent, const std::set<std::string>& con
   UniqueFd parent_fd(open(parent.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!parent_fd) return Fail(Step::kCgroup, "open cgroup parent", parent.path);
   auto enabled = Words(ReadFile(parent.path + "/cgroup.subtree_control"));
+  bool moved = false;
   for (const auto& c : controllers) {
     if (enabled.count(c)) continue;
-    // A parent holding processes (not the root) cannot give its children controllers: the job
-    // then falls back for what this controller would have enforced, which the plan already says.
+    // The plan asked only for controllers FindParent found can be given (SetControllers).
+    if (parent.move_self && !std::exchange(moved, true)) {
+      if (auto s = MoveSelf(parent_fd.Get(), parent.path); !s) return tl::unexpected(s.error());
+    }
     if (auto s = WriteAt(parent_fd.Get(), "cgroup.subtree_control", "+" + c, Step::kCgroup); !s) {
       return tl::unexpected(std::move(s.error()).With(
           fmt::format("enable the {} controller for `{}`", c, parent.path)));
@@ -148,6 +194,13 @@ Result<UniqueFd> Leaf::OpenCpuStat() const {
   UniqueFd fd(openat(dir_.Get(), "cpu.stat", O_RDONLY | O_CLOEXEC));
   if (!fd) return Fail(Step::kSupervise, "open cpu.stat in", path_);
   return fd;
+}
+
+UniqueFd Leaf::OpenMemoryCurrentWithoutPeak() const {
+  // GAOL_TEST_SAMPLE_MEMORY lets the VM tier check the sampling against a real memory.peak.
+  bool has_peak = faccessat(dir_.Get(), "memory.peak", F_OK, 0) == 0;
+  if (has_peak && !std::getenv("GAOL_TEST_SAMPLE_MEMORY")) return UniqueFd();
+  return UniqueFd(openat(dir_.Get(), "memory.current", O_RDONLY | O_CLOEXEC));
 }
 
 std::optional<std::uint64_t> ReadUsageUsec(int cpu_stat_fd) {
@@ -197,8 +250,11 @@ void ReapOrphans(const Parent& parent) {
   std::vector<std::string> orphans;
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
-    if (!name.starts_with("gaol-job-")) continue;
-    auto pid = ParseU32(name.substr(9));
+    std::size_t prefix = name.starts_with("gaol-job-")        ? 9
+                         : name.starts_with("gaol-launcher-") ? 14
+                                                              : 0;
+    if (!prefix) continue;
+    auto pid = ParseU32(name.substr(prefix));
     if (!pid) continue;
     std::string comm = ReadFile(fmt::format("/proc/{}/comm", *pid));
     if (comm != "gaol\n") orphans.push_back(parent.path + "/" + name);

@@ -18,8 +18,12 @@ namespace gaol::cgroup {
 // A writable cgroup v2 directory the job's leaf can go in.
 struct Parent {
   std::string path;
-  std::set<std::string> controllers;  // what its children may get (its cgroup.controllers)
+  std::set<std::string> controllers;  // what its children can get
   bool from_flag = false;             // --cgroup-parent, not found by looking
+  // gaol is the cgroup's only process: before enabling controllers it moves into a leaf of its
+  // own (gaol-launcher-PID), as cgroup v2 allows no processes in a node that gives controllers.
+  bool move_self = false;
+  std::string note;  // why controllers the cgroup has cannot go to its children, when so
 };
 
 // --cgroup-parent DIR when given (an error when it is not a writable cgroup v2 directory);
@@ -54,6 +58,9 @@ class Leaf {
   const std::string& Path() const { return path_; }
   // An fd of cpu.stat, for the supervisor's CPU-time checks.
   Result<UniqueFd> OpenCpuStat() const;
+  // memory.current, for the supervisor to sample, when the kernel has no memory.peak (before
+  // 5.19) but the leaf has the memory controller; otherwise an empty fd.
+  UniqueFd OpenMemoryCurrentWithoutPeak() const;
   Usage ReadUsage() const;
   // cgroup.kill, wait for `populated 0`, rmdir. Idempotent.
   Status Remove();
@@ -64,8 +71,8 @@ class Leaf {
   UniqueFd dir_;
 };
 
-// Kills and removes leaves named gaol-job-PID in `parent` whose gaol (PID) is gone: what a
-// killed gaol left behind.
+// Kills and removes leaves named gaol-job-PID and gaol-launcher-PID in `parent` whose gaol (PID)
+// is gone: what a killed gaol left behind, and the leaf a finished gaol moved itself into.
 void ReapOrphans(const Parent& parent);
 
 // Reads the usage_usec of an open cpu.stat.

@@ -49,7 +49,9 @@ void WarnFallbacks(const RunFlags& f, const RunResult& result) {
   for (const auto& [limit, how] : result.enforcement) {
     if (how == "rlimit" || how == "none") weaker.push_back(fmt::format("{} by {}", limit, how));
   }
-  if (weaker.empty() || f.quiet) return;
+  if (f.quiet) return;
+  for (const auto& w : result.warnings) std::fprintf(stderr, "gaol: warning: %s\n", w.c_str());
+  if (weaker.empty()) return;
   std::fprintf(stderr,
                "gaol: warning: no delegated cgroup controller for every limit here: %s "
                "(see `gaol check`; --require-cgroup makes this an error)\n",

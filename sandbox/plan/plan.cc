@@ -308,6 +308,12 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
     }
   }
   if (facts.cgroup) cg.parent = facts.cgroup;
+  bool fell_back = std::any_of(plan.enforcement.begin(), plan.enforcement.end(), [](const auto& e) {
+    return e.second == "rlimit" || e.second == "none";
+  });
+  if (fell_back && facts.cgroup && !facts.cgroup->note.empty()) {
+    plan.warnings.push_back(facts.cgroup->note);
+  }
   if (spec.limits.wall_time_limit_seconds) plan.enforcement["wall_time_limit"] = "supervisor";
   if (spec.limits.output_limit_bytes) plan.enforcement["output_limit"] = "supervisor";
   if (spec.require_cgroup) {
@@ -471,8 +477,10 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"cgroup",
            {{"parent", plan.cgroup.parent ? json(plan.cgroup.parent->path) : json(nullptr)},
             {"controllers", plan.cgroup.controllers},
+            {"move_self", plan.cgroup.parent && plan.cgroup.parent->move_self},
             {"limits", plan.cgroup.limits}}},
           {"enforcement", plan.enforcement},
+          {"warnings", plan.warnings},
           {"keep_caps", fmt::format("{:#x}", plan.keep_caps)},
           {"time_limit_seconds",
            plan.time_limit_seconds ? json(*plan.time_limit_seconds) : json(nullptr)}};

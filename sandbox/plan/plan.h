@@ -104,6 +104,7 @@ struct Plan {
   // Per limit asked for, what enforces it: "cgroup", "rlimit", "supervisor" or "none".
   std::map<std::string, std::string> enforcement;
   std::optional<double> time_limit_seconds;  // CPU time, checked by the supervisor with a cgroup
+  std::vector<std::string> warnings;         // for the caller's stderr and the result
   std::vector<std::string> argv;
   std::vector<std::string> envp;             // "K=V"
   std::vector<std::string> exec_candidates;  // paths to try in order (PATH search done here)

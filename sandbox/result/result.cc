@@ -75,7 +75,9 @@ nlohmann::json ResultToJson(const RunResult& r) {
           {"stderr_bytes", r.stderr_bytes},
           {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
           {"enforcement", r.enforcement},
+          {"warnings", r.warnings},
           {"accounting", r.accounting},
+          {"peak_memory_source", r.peak_memory_source},
           {"launch", {{"total_seconds", r.launch_total_seconds}, {"steps", steps}}},
           {"error", error}};
 }

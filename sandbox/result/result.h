@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sandbox/common/error.h"
 
@@ -37,6 +38,9 @@ struct RunResult {
   double user_time_seconds = 0;
   double system_time_seconds = 0;
   std::uint64_t peak_memory_bytes = 0;  // memory.peak of the leaf, else the largest ru_maxrss
+  // memory.peak (5.19+), memory.current (sampled every 10 ms, at least the largest ru_maxrss) or
+  // rusage (the largest ru_maxrss of one process).
+  std::string peak_memory_source = "rusage";
   bool oom_killed = false;
   std::optional<std::uint64_t>
       pids_peak;                      // pids.peak of the leaf; null without the pids controller
@@ -46,6 +50,7 @@ struct RunResult {
   std::uint64_t stderr_bytes = 0;
   double wall_time_kill_latency_seconds = 0;       // deadline to kill, when the wall limit fired
   std::map<std::string, std::string> enforcement;  // limit -> "supervisor" | "rlimit" | ...
+  std::vector<std::string> warnings;               // what the caller should know (stderr too)
   double launch_total_seconds = 0;                 // gaol's start to the job's execve
   std::map<Step, double> launch_steps;             // seconds per step, parent's and child's
   std::optional<Error> error;

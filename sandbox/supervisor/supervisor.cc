@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 
 #include "sandbox/cgroup/cgroup.h"
 #include "sandbox/common/syscalls.h"
@@ -25,7 +26,11 @@ enum Source : std::uint64_t {
   kWallDeadline,
   kDrainDeadline,
   kCpuCheck,
+  kMemorySample,
 };
+
+// Kernels before 5.19 have no memory.peak: memory.current is sampled this often instead.
+constexpr long kMemorySampleNs = 10'000'000;
 
 // After PID 1 exits, its pid namespace is gone and the pipes reach EOF at once; this bounds the
 // wait when the pid namespace is shared and a straggler still holds a pipe.
@@ -57,6 +62,7 @@ class Loop {
   void Deliver(Stream& stream, const char* data, std::size_t n);
   void Kill();
   void CheckCpu();
+  void SampleMemory();
   void Dispatch(Source source, int res);
   bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
 
@@ -71,7 +77,7 @@ class Loop {
   bool drained_ = false;
   std::uint64_t deadline_ns_ = 0;
   signalfd_siginfo siginfo_;
-  __kernel_timespec wall_ts_ = {}, drain_ts_ = {}, cpu_ts_ = {};
+  __kernel_timespec wall_ts_ = {}, drain_ts_ = {}, cpu_ts_ = {}, memory_ts_ = {0, kMemorySampleNs};
   SuperviseOutcome outcome_;
 };
 
@@ -156,6 +162,7 @@ void Loop::OnReport(int res) {
   if (incoming_.kind == ChildReport::kReady && req_.time_limit_seconds && req_.cpu_stat_fd >= 0) {
     CheckCpu();
   }
+  if (incoming_.kind == ChildReport::kReady && req_.memory_current_fd >= 0) SampleMemory();
   Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
 }
 
@@ -177,6 +184,18 @@ void Loop::CheckCpu() {
   cpu_ts_.tv_sec = 0;
   cpu_ts_.tv_nsec = static_cast<long long>(wait_ns);
   ArmDeadline(kCpuCheck, &cpu_ts_, 0);
+}
+
+void Loop::SampleMemory() {
+  if (exited_) return;
+  char buf[32];
+  ssize_t n = pread(req_.memory_current_fd, buf, sizeof(buf) - 1, 0);
+  if (n > 0) {
+    buf[n] = 0;
+    std::uint64_t now = std::strtoull(buf, nullptr, 10);
+    outcome_.memory_sampled_peak = std::max(outcome_.memory_sampled_peak.value_or(0), now);
+  }
+  ArmDeadline(kMemorySample, &memory_ts_, 0);
 }
 
 // One completion: what it means and what to queue next.
@@ -212,6 +231,9 @@ void Loop::Dispatch(Source source, int res) {
       break;
     case kCpuCheck:
       if (res == -ETIME) CheckCpu();
+      break;
+    case kMemorySample:
+      if (res == -ETIME) SampleMemory();
       break;
     case kDrainDeadline:
       if (res == -ETIME) drained_ = true;

@@ -24,6 +24,7 @@ struct SuperviseRequest {
   int cpu_stat_fd = -1;                             // the job's cgroup cpu.stat, or -1
   std::optional<double> time_limit_seconds;         // CPU time, checked against cpu_stat_fd
   unsigned cpus = 1;                                // how fast CPU time can accrue
+  int memory_current_fd = -1;  // the leaf's memory.current, sampled where there is no memory.peak
 };
 
 struct SuperviseOutcome {
@@ -35,6 +36,7 @@ struct SuperviseOutcome {
   std::uint64_t time_at_kill_usec = 0;  // cpu.stat usage_usec when the kill was sent
   std::uint64_t kill_latency_ns = 0;    // from the deadline to the kill, when one was due
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // captured and passed on
+  std::optional<std::uint64_t> memory_sampled_peak;  // highest memory.current seen
 };
 
 Result<SuperviseOutcome> Supervise(const SuperviseRequest& request);

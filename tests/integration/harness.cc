@@ -75,6 +75,12 @@ nlohmann::json GaolRun::Probe() const {
   return nullptr;
 }
 
+namespace {
+std::string gaol_cgroup;
+}  // namespace
+
+void SetGaolCgroup(const std::string& dir) { gaol_cgroup = dir; }
+
 GaolRun RunGaol(const std::vector<std::string>& args,
                 const std::function<void(pid_t pid, const std::string& out)>& on_output) {
   int out[2], err[2], res[2];
@@ -85,8 +91,14 @@ GaolRun RunGaol(const std::vector<std::string>& args,
   std::vector<char*> argv;
   for (auto& a : argv_strings) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::string procs = gaol_cgroup.empty() ? "" : gaol_cgroup + "/cgroup.procs";
   pid_t pid = fork();
   if (pid == 0) {
+    if (!procs.empty()) {
+      int fd = open(procs.c_str(), O_WRONLY);
+      if (fd < 0 || write(fd, "0", 1) != 1) _exit(98);
+      close(fd);
+    }
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     dup2(out[1], 1);

@@ -24,6 +24,10 @@ struct GaolRun {
 const std::string& GaolBin();
 const std::string& ProbeDir();  // bind this at /probe to run /probe/gaol-probe inside
 
+// Where the next runs' gaol starts: the cgroup v2 directory its process enters before exec (empty:
+// the test's own).
+void SetGaolCgroup(const std::string& dir);
+
 // gaol run <flags> -- <command>; `on_output` sees stdout as it arrives and may act (send a
 // signal to `pid`); `stdin_data` is fed to gaol's stdin.
 GaolRun RunGaol(const std::vector<std::string>& args,

@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: gaol-probe MODE [ARGS]; modes: report | write PATH [BYTES] | read PATH | stat PATH | "
     "exit N | crash | abort | sleep SECONDS | spew BYTES | spew-stderr BYTES | orphan | sigterm | "
-    "tiocsti | fork N | hog BYTES | spin SECONDS";
+    "tiocsti | fork N | hog BYTES [HOLD] | spin SECONDS";
 
 struct Mode {
   std::string_view name;
@@ -32,7 +32,7 @@ constexpr std::array kModes = {
     Mode{"spew", 1, 1, RunSpew},       Mode{"spew-stderr", 1, 1, RunSpewStderr},
     Mode{"orphan", 0, 0, RunOrphan},   Mode{"sigterm", 0, 0, RunSigterm},
     Mode{"tiocsti", 0, 0, RunTiocsti}, Mode{"fork", 1, 1, RunFork},
-    Mode{"hog", 1, 1, RunHog},         Mode{"spin", 1, 1, RunSpin},
+    Mode{"hog", 1, 2, RunHog},         Mode{"spin", 1, 1, RunSpin},
 };
 
 int Dispatch(int argc, char** argv) {

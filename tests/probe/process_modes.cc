@@ -205,7 +205,8 @@ int RunFork(Args args) {
 }
 
 int RunHog(Args args) {
-  // Allocates and touches BYTES in 1 MiB steps: what a memory limit must stop.
+  // Allocates and touches BYTES in 1 MiB steps (what a memory limit must stop), then holds them
+  // for HOLD seconds when given.
   uint64_t wanted = ParseCount(args[0]);
   constexpr uint64_t kStep = 1 << 20;
   uint64_t got = 0;
@@ -220,6 +221,13 @@ int RunHog(Args args) {
     got += kStep;
   }
   Emit({{"allocated", got}, {"ok", got >= wanted}, {"errno", ErrnoOrNull(err)}});
+  if (args.size() > 1) {  // hold it, so that several hogs overlap
+    double hold = ParseSeconds(args[1]);
+    timespec ts = {
+        static_cast<time_t>(hold),
+        static_cast<long>((hold - static_cast<double>(static_cast<time_t>(hold))) * 1e9)};
+    nanosleep(&ts, nullptr);
+  }
   return 0;
 }
 

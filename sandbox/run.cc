@@ -10,6 +10,7 @@
 #include "sandbox/cgroup/cgroup.h"
 #include "sandbox/launch/child_report.h"
 #include "sandbox/launch/launch.h"
+#include "sandbox/seccomp/compile.h"
 #include "sandbox/plan/host_facts.h"
 #include "sandbox/supervisor/supervisor.h"
 
@@ -150,6 +151,9 @@ void Account(const SuperviseOutcome& seen, const struct rusage& init_usage,
 RunStatus Decide(const SuperviseOutcome& seen, const Plan& plan,
                  const std::optional<cgroup::Usage>& cg, RunResult& result) {
   if (result.error) return RunStatus::kSetupError;
+  if (seen.seccomp_violation) return RunStatus::kSeccompViolation;
+  // Killed by the kernel for the filter without a name (no listener, or the overlay's kill).
+  if (plan.seccomp && result.signal == SIGSYS) return RunStatus::kSeccompViolation;
   if (seen.time_exceeded) return RunStatus::kTimeLimit;
   if (seen.wall_time_exceeded) return RunStatus::kWallTimeLimit;
   if (seen.output_exceeded) return RunStatus::kOutputLimit;
@@ -184,6 +188,14 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
   result.status = Decide(seen, plan, cg, result);
+  if (seen.seccomp_violation) {
+    // As docker run: a job the filter killed ends with SIGSYS (exit status 159).
+    result.signal = SIGSYS;
+    result.exit_code.reset();
+    auto [arch, nr] = *seen.seccomp_violation;
+    result.seccomp_syscall = seccomp::SyscallName(arch, nr);
+    result.seccomp_arch = seccomp::ArchName(arch, nr);
+  }
   if (result.status == RunStatus::kSetupError) {
     result.exit_code.reset();
     result.signal.reset();
@@ -282,6 +294,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);
   result.enforcement = plan->enforcement;
   result.warnings = plan->warnings;
+  if (plan->seccomp) result.seccomp_profile = plan->seccomp->profile;
   if (auto s = LaunchAndSupervise(spec, *plan, *io, start, result); !s) return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;

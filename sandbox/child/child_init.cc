@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,7 +103,7 @@ bool DropCaps(ChildContext& ctx, ChildReport& report) noexcept {
 constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits}, {Step::kCaps, DropCaps}};
 constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
-constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kExec};
+constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kSeccomp, Step::kExec};
 
 bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& report) noexcept {
   for (const ChildStep& s : steps) {
@@ -126,12 +128,37 @@ void ResetSignals() noexcept {
   sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// The overlay first: loading the main filter, the seccomp() call must pass only the overlay.
+int LoadSeccomp(ChildContext& ctx) noexcept {
+  const auto& filter = ctx.plan->seccomp;
+  if (!filter) return 0;
+  for (const auto* bpf : {&filter->overlay, &filter->main}) {
+    if (bpf->empty()) continue;
+    sock_fprog prog = {static_cast<unsigned short>(bpf->size()),
+                       const_cast<sock_filter*>(bpf->data())};
+    unsigned flags = filter->flags;
+    bool listen = bpf == &filter->main && filter->listener;
+    if (listen) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (fd < 0) return errno;
+    if (listen) ctx.listener_fd = static_cast<int>(fd);
+  }
+  return 0;
+}
+
 [[noreturn]] void ExecJob(ChildContext& ctx, ChildReport& report) noexcept {
   ResetSignals();
   if (!RunSteps(kJobSteps, ctx, report)) Die(report, 125);
   report.kind = ChildReport::kReady;
   report.exec_ns = MonotonicNs();
   SendReport(report);
+  std::uint64_t start = MonotonicNs();
+  if (int err = LoadSeccomp(ctx); err != 0) {
+    ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
+              ctx.plan->seccomp->profile.c_str());
+    Die(report, 125);
+  }
+  ctx.seccomp_ns = MonotonicNs() - start;
   int err = ENOENT;
   bool denied = false;
   for (const auto& path : ctx.plan->exec_candidates) {
@@ -142,8 +169,21 @@ void ResetSignals() noexcept {
     if (err != ENOENT && err != ENOTDIR && err != EACCES) break;
   }
   if (denied && (err == ENOENT || err == ENOTDIR)) err = EACCES;
-  ChildFail(report, Step::kExec, err, "execute `%s`", ctx.plan->argv[0].c_str());
-  Die(report, err == ENOENT || err == ENOTDIR ? 127 : 126);
+  ctx.exec_errno = err;  // PID 1 reports it: the filter may refuse this process a write()
+  _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+// PID 1, once the job has exec'd or died: what the job left in the shared context.
+void CollectFromJob(ChildContext& ctx, ChildReport& report) noexcept {
+  report.step_ns[StepIndex(Step::kSeccomp)] = ctx.seccomp_ns;
+  if (ctx.listener_fd >= 0) {
+    SendListener(report, ctx.listener_fd);
+    close(ctx.listener_fd);
+  }
+  if (ctx.exec_errno != 0) {
+    ChildFail(report, Step::kExec, ctx.exec_errno, "execute `%s`", ctx.plan->argv[0].c_str());
+    SendReport(report);
+  }
 }
 
 void NoopHandler(int) {}
@@ -168,7 +208,10 @@ int JobMain(void* arg) noexcept {
 pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
   alignas(16) static char stack[256 * 1024];
   JobStart start{&ctx, &report, MonotonicNs()};
-  return clone(JobMain, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+  // CLONE_FILES: the seccomp listener the job creates lands in PID 1's table too; the job's
+  // execve unshares the table and closes its own copy (the listener is CLOEXEC).
+  return clone(JobMain, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD,
+               &start);
 }
 
 // PID 1 after the fork: reap everything, forward signals, and leave with the job's status.
@@ -245,6 +288,7 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
     ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM|CLONE_VFORK)");
     Die(report, 125);
   }
+  CollectFromJob(ctx, report);
   // PID 1 keeps no copy of the job's stdio: EOF on the pipes must mean the job side is gone.
   for (int fd = 0; fd < 3; ++fd) close(fd);
   SuperviseJobAsInit(ctx, job, waited, report);

@@ -18,6 +18,12 @@ struct ChildContext {
   char* const* argv = nullptr;  // null-terminated, built by the parent
   char* const* envp = nullptr;
   RootfsState rootfs;
+  // Written by the job, which shares this memory and fd table until its execve, and read by PID 1
+  // once the job has exec'd (or died): past the seccomp filter the job makes no call it could be
+  // refused but execve and exit_group, so it leaves these instead of reporting.
+  int listener_fd = -1;
+  int exec_errno = 0;
+  std::uint64_t seccomp_ns = 0;
 };
 
 [[noreturn]] void RunSandboxInitInChild(ChildContext& ctx) noexcept;

@@ -140,6 +140,39 @@ void ApplyCapabilities(const RunFlags& f, JobSpec& spec) {
   }
 }
 
+// Docker's --security-opt KEY=VALUE: seccomp=PROFILE, apparmor=NAME, no-new-privileges (always
+// on: false is refused); and --landlock on|off.
+Status ApplySecurity(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  for (const auto& opt : f.security_opts) {
+    auto eq = opt.find('=');
+    std::string key = opt.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    if (key == "seccomp" && !value.empty()) {
+      spec.seccomp = value;
+    } else if (key == "apparmor" && !value.empty()) {
+      if (value == "unconfined") {
+        spec.apparmor.reset();
+      } else {
+        spec.apparmor = value;
+      }
+    } else if (key == "no-new-privileges" && (value.empty() || value == "true")) {
+      // Always on: nothing to change.
+    } else if (key == "no-new-privileges") {
+      return Invalid(fmt::format("--security-opt `{}`", opt),
+                     "no-new-privileges[=true]: gaol never runs a job that may gain privileges");
+    } else {
+      return Invalid(fmt::format("--security-opt `{}`", opt),
+                     "seccomp=PROFILE|FILE|unconfined, apparmor=NAME or no-new-privileges");
+    }
+  }
+  if (run.count("--landlock")) {
+    if (f.landlock != "on" && f.landlock != "off")
+      return Invalid(fmt::format("--landlock `{}`", f.landlock), "on or off");
+    spec.landlock = f.landlock == "on";
+  }
+  return {};
+}
+
 // --device-{read,write}-{bps,iops}, merged into one io.max entry per device.
 Status ApplyDeviceLimits(const RunFlags& f, LimitsSpec& l) {
   struct DeviceFlag {
@@ -212,6 +245,7 @@ Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   }
   if (auto s = ApplyDeviceLimits(f, l); !s) return s;
   ApplyCapabilities(f, spec);
+  if (auto s = ApplySecurity(run, f, spec); !s) return s;
   if (run.count("--cgroup-parent")) spec.cgroup_parent = f.cgroup_parent;
   if (run.count("--require-cgroup")) spec.require_cgroup = f.require_cgroup;
   return {};
@@ -331,6 +365,15 @@ static void AddSecurityFlags(CLI::App& run, RunFlags& f) {
       ->allow_extra_args(false);
   run.add_option("--cap-drop", f.cap_drop, "Drop this capability again (ALL: every one) [ALL]")
       ->type_name("CAP")
+      ->allow_extra_args(false);
+  run.add_option("--security-opt", f.security_opts,
+                 "seccomp=PROFILE (default, strict, a JSON file, unconfined) [default], "
+                 "apparmor=NAME, no-new-privileges [always on]")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  run.add_option("--landlock", f.landlock,
+                 "Landlock: the job writes only where a writable mount is (on, off) [on]")
+      ->type_name("on|off")
       ->allow_extra_args(false);
   run.add_flag("--require-cgroup", f.require_cgroup,
                "Fail when a limit cannot be enforced by a cgroup");

@@ -26,6 +26,7 @@ enum class Step : std::uint8_t {
   kInit,        // child: PID 1 forks the job
   kRlimits,     // job: setrlimit
   kCaps,        // job: capabilities emptied (but what --cap-add keeps), securebits locked
+  kSeccomp,     // job: the planned seccomp filter loaded, the last step before exec
   kExec,        // job: execve
   kSupervise,   // parent: the io_uring loop
   kCollect,     // parent: reap, rusage, verdict
@@ -38,7 +39,7 @@ inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount)
 inline constexpr std::string_view kStepNames[] = {
     "validate", "plan",       "open_io", "cgroup",    "clone",   "id_map",       "fds",
     "mounts",   "pivot_root", "network", "hostname",  "session", "no_new_privs", "init",
-    "rlimits",  "caps",       "exec",    "supervise", "collect", "cleanup",
+    "rlimits",  "caps",       "seccomp", "exec",    "supervise", "collect",  "cleanup",
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 

@@ -1,6 +1,9 @@
 #include "sandbox/launch/child_report.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <cerrno>
 #include <cstdarg>
@@ -28,12 +31,32 @@ bool ChildFail(ChildReport& report, Step step, int err, const char* fmt, ...) no
 }
 
 void SendReport(const ChildReport& report) noexcept {
-  // One write: atomic for a pipe below PIPE_BUF. Nothing to do if it fails; the parent then sees
-  // EOF without a record, which it treats as a failure too.
+  // One message. Nothing to do if it fails; the parent then sees EOF without a record, which it
+  // treats as a failure too.
   ssize_t n;
   do {
     n = write(kReportFd, &report, sizeof(report));
   } while (n < 0 && errno == EINTR);
+}
+
+void SendListener(ChildReport& report, int fd) noexcept {
+  ChildReport::Kind kind = static_cast<ChildReport::Kind>(report.kind);
+  report.kind = ChildReport::kListener;
+  iovec iov = {&report, sizeof(report)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  while (sendmsg(kReportFd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+  report.kind = kind;
 }
 
 }  // namespace gaol

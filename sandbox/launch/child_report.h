@@ -1,8 +1,9 @@
-// What the sandbox's processes tell the parent, over one CLOEXEC pipe (fd 3 in the sandbox).
-// Each record is written with one write() below PIPE_BUF, so records never interleave:
+// What the sandbox's processes tell the parent, over one CLOEXEC SOCK_SEQPACKET socket (fd 3 in
+// the sandbox). Each record is one message, so records never interleave:
 //   kError  a set-up step failed (PID 1), or execve failed (the job); step, errno, detail
 //   kReady  the job is about to execve: the step timings and the monotonic time of the exec
 //   kExit   PID 1 reaped the job: its wait status and the rusage of everything PID 1 reaped
+//   kListener  PID 1 passes the job's seccomp listener (SCM_RIGHTS) once the job has exec'd
 // Between clone and exec nothing allocates: records are filled with snprintf and sent as is.
 #pragma once
 
@@ -15,7 +16,7 @@
 namespace gaol {
 
 struct ChildReport {
-  enum Kind : std::uint32_t { kNone = 0, kError = 1, kReady = 2, kExit = 3 };
+  enum Kind : std::uint32_t { kNone = 0, kError = 1, kReady = 2, kExit = 3, kListener = 4 };
   std::uint32_t kind = kNone;
   std::uint32_t step = 0;
   std::int32_t err = 0;
@@ -38,5 +39,7 @@ std::uint64_t MonotonicNs() noexcept;
 bool ChildFail(ChildReport& report, Step step, int err, const char* fmt, ...) noexcept
     __attribute__((format(printf, 4, 5)));
 void SendReport(const ChildReport& report) noexcept;
+// A kListener record carrying `fd`.
+void SendListener(ChildReport& report, int fd) noexcept;
 
 }  // namespace gaol

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <vector>
@@ -19,6 +20,15 @@ namespace {
 Result<std::array<UniqueFd, 2>> MakePipe(Step step, const char* what) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Fail(step, "pipe2", what);
+  return std::array<UniqueFd, 2>{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// The report channel: a datagram-like socket pair, so that PID 1 can pass the seccomp listener
+// (SCM_RIGHTS) along with its records, each of which arrives whole.
+Result<std::array<UniqueFd, 2>> MakeReportChannel() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+    return Fail(Step::kClone, "socketpair", "report channel");
   return std::array<UniqueFd, 2>{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -70,7 +80,7 @@ void OwnedChild::KillAndReap() {
 }
 
 Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
-  auto report = MakePipe(Step::kClone, "report pipe");
+  auto report = MakeReportChannel();
   if (!report) return tl::unexpected(report.error());
   auto sync = MakePipe(Step::kClone, "sync pipe");
   if (!sync) return tl::unexpected(sync.error());

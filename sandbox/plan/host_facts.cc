@@ -1,9 +1,12 @@
 #include "sandbox/plan/host_facts.h"
 
 #include <fmt/format.h>
+#include <linux/seccomp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -115,6 +118,21 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
                      "a block device (--device-read-bps and friends)");
     }
     facts.block_devices[d.path] = fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev));
+  }
+  if (spec.seccomp.find('/') != std::string::npos) {
+    std::ifstream in(spec.seccomp);
+    std::stringstream text;
+    if (!in || !(text << in.rdbuf())) {
+      return Invalid(fmt::format("--security-opt seccomp=`{}`", spec.seccomp),
+                     "a readable seccomp profile file (OCI JSON)");
+    }
+    facts.seccomp_file_text = text.str();
+    struct utsname u;
+    if (uname(&u) == 0) facts.kernel_release = u.release;
+  }
+  if (spec.seccomp != "unconfined") {
+    std::uint32_t action = SECCOMP_RET_USER_NOTIF;
+    facts.seccomp_notify = syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0;
   }
   if (!spec.map_users.Empty() || !spec.map_groups.Empty()) {
     std::string user = UserName(facts.uid);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sandbox/caps/caps.h"
+#include "sandbox/seccomp/baked.h"
 #include "sandbox/spec/paths.h"
 
 namespace gaol {
@@ -334,6 +335,29 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
   return {};
 }
 
+// Built-in profiles were compiled at build time; a file is compiled here, for the capabilities
+// the job keeps (its includes/excludes) and this kernel (minKernel).
+Result<std::optional<seccomp::Filter>> PlanSeccomp(const JobSpec& spec, const HostFacts& facts,
+                                                   std::uint64_t keep_caps) {
+  if (spec.seccomp == "unconfined") return std::optional<seccomp::Filter>();
+  if (!facts.seccomp_file_text && facts.seccomp_notify) {
+    if (auto baked = seccomp::BakedBuiltin(spec.seccomp)) return baked;
+  }
+  std::string_view text = facts.seccomp_file_text ? std::string_view(*facts.seccomp_file_text)
+                                                  : seccomp::BuiltinProfile(spec.seccomp).value();
+  auto profile = seccomp::ParseProfile(text, spec.seccomp);
+  if (!profile) return tl::unexpected(profile.error());
+  seccomp::CompileOptions options;
+  options.kernel_release = facts.kernel_release;
+  options.notify_kills = facts.seccomp_notify;
+  for (int cap = 0; cap <= facts.last_cap; ++cap) {
+    if (keep_caps & (1ULL << cap)) options.caps.insert("CAP_" + caps::NameOf(cap));
+  }
+  auto filter = seccomp::Compile(*profile, options);
+  if (!filter) return tl::unexpected(filter.error());
+  return std::optional<seccomp::Filter>(std::move(*filter));
+}
+
 std::vector<RlimitOp> PlanRlimits(std::map<std::string, RlimitSpec> limits) {
   // No core dumps unless asked: the host's core_pattern may hand them to a host-side helper.
   limits.try_emplace("core", RlimitSpec{0, 0});
@@ -420,6 +444,9 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   if (!keep) return tl::unexpected(keep.error());
   plan.keep_caps = *keep;
   plan.last_cap = facts.last_cap;
+  auto filter = PlanSeccomp(spec, facts, plan.keep_caps);
+  if (!filter) return tl::unexpected(filter.error());
+  plan.seccomp = std::move(*filter);
   plan.argv = spec.command;
   std::map<std::string, std::string> env;
   if (!spec.clear_env) {
@@ -482,6 +509,11 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"enforcement", plan.enforcement},
           {"warnings", plan.warnings},
           {"keep_caps", fmt::format("{:#x}", plan.keep_caps)},
+          {"seccomp", plan.seccomp ? json{{"profile", plan.seccomp->profile},
+                                          {"instructions", plan.seccomp->main.size()},
+                                          {"overlay_instructions", plan.seccomp->overlay.size()},
+                                          {"listener", plan.seccomp->listener}}
+                                   : json(nullptr)},
           {"time_limit_seconds",
            plan.time_limit_seconds ? json(*plan.time_limit_seconds) : json(nullptr)}};
 }

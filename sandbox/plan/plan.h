@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sandbox/cgroup/cgroup.h"
+#include "sandbox/seccomp/compile.h"
 #include "sandbox/common/error.h"
 #include "sandbox/spec/job_spec.h"
 
@@ -35,6 +36,9 @@ struct HostFacts {
   std::optional<cgroup::Parent> cgroup;  // where the job's leaf can go; none: rlimit fallback
   std::map<std::string, std::string> block_devices;  // --device-*: path -> "MAJOR:MINOR"
   int last_cap = 40;                                 // /proc/sys/kernel/cap_last_cap
+  std::optional<std::string> seccomp_file_text;      // the profile file, when one is named
+  std::string kernel_release;                        // uname -r (a profile's minKernel)
+  bool seccomp_notify = true;  // the kernel has SECCOMP_RET_USER_NOTIF (5.0+)
   const HostEntry* Find(const std::string& path) const;
 };
 
@@ -101,6 +105,7 @@ struct Plan {
   std::uint64_t keep_caps = 0;  // capabilities the job keeps (--cap-add); none by default
   int last_cap = 40;
   CgroupPlan cgroup;
+  std::optional<seccomp::Filter> seccomp;  // none: unconfined
   // Per limit asked for, what enforces it: "cgroup", "rlimit", "supervisor" or "none".
   std::map<std::string, std::string> enforcement;
   std::optional<double> time_limit_seconds;  // CPU time, checked by the supervisor with a cgroup

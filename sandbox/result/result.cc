@@ -25,6 +25,8 @@ std::string_view RunStatusName(RunStatus status) {
       return "wall_time_limit";
     case RunStatus::kOutputLimit:
       return "output_limit";
+    case RunStatus::kSeccompViolation:
+      return "seccomp_violation";
     case RunStatus::kSetupError:
       return "setup_error";
   }
@@ -76,6 +78,12 @@ nlohmann::json ResultToJson(const RunResult& r) {
           {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
           {"enforcement", r.enforcement},
           {"warnings", r.warnings},
+          {"seccomp",
+           r.seccomp_profile ? json{{"profile", *r.seccomp_profile},
+                                    {"syscall", r.seccomp_syscall ? json(*r.seccomp_syscall)
+                                                                  : json(nullptr)},
+                                    {"arch", r.seccomp_arch ? json(*r.seccomp_arch) : json(nullptr)}}
+                             : json(nullptr)},
           {"accounting", r.accounting},
           {"peak_memory_source", r.peak_memory_source},
           {"launch", {{"total_seconds", r.launch_total_seconds}, {"steps", steps}}},

@@ -24,6 +24,7 @@ enum class RunStatus {
   kPidsLimit,
   kWallTimeLimit,
   kOutputLimit,
+  kSeccompViolation,
   kSetupError,
 };
 
@@ -54,6 +55,10 @@ struct RunResult {
   double launch_total_seconds = 0;                 // gaol's start to the job's execve
   std::map<Step, double> launch_steps;             // seconds per step, parent's and child's
   std::optional<Error> error;
+  // The seccomp profile loaded (none: unconfined) and, on seccomp_violation, the call refused.
+  std::optional<std::string> seccomp_profile;
+  std::optional<std::string> seccomp_syscall;  // "ptrace"; null when the kernel killed unnamed
+  std::optional<std::string> seccomp_arch;     // "x86_64", "x86", "x32"
 
   // gaol's exit status, as `docker run`: the job's own, 128+N for signal N, 125 when gaol
   // failed, 126 when the command cannot be executed, 127 when it is not found.

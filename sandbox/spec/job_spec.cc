@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "sandbox/common/field_reader.h"
+
 namespace gaol {
 namespace {
 
@@ -32,82 +34,6 @@ json MountToJson(const MountSpec& m) {
   }
   return {{"type", "bind"}, {"source", m.source}, {"target", m.target}, {"read_only", m.read_only}};
 }
-
-// Reads one JSON object field by field, naming the full path of whatever is wrong. Every key must
-// be known: a misspelt limit must not silently run the job without it.
-class FieldReader {
- public:
-  FieldReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
-
-  Status CheckObject() const {
-    if (!object_.is_object()) return Invalid(Name(""), "a JSON object");
-    return {};
-  }
-  Status CheckKnown(std::initializer_list<const char*> known) const {
-    std::set<std::string> names(known.begin(), known.end());
-    for (const auto& [key, value] : object_.items()) {
-      if (!names.count(key)) return Invalid(Name(key), "no such field (a known field name)");
-    }
-    return {};
-  }
-  const json* Find(const char* key) const {
-    auto it = object_.find(key);
-    return it == object_.end() || it->is_null() ? nullptr : &*it;
-  }
-  std::string Name(const std::string& key) const {
-    std::string full = path_.empty() ? key : (key.empty() ? path_ : path_ + "." + key);
-    return fmt::format("spec field `{}`", full);
-  }
-  std::string Child(const std::string& key) const {
-    return path_.empty() ? key : path_ + "." + key;
-  }
-
-  Status String(const char* key, std::string& out) const {
-    const json* v = Find(key);
-    if (!v) return {};
-    if (!v->is_string()) return Invalid(Name(key), "a string");
-    out = v->get<std::string>();
-    return {};
-  }
-  Status OptString(const char* key, std::optional<std::string>& out) const {
-    const json* v = Find(key);
-    if (!v) return {};
-    if (!v->is_string()) return Invalid(Name(key), "a string or null");
-    out = v->get<std::string>();
-    return {};
-  }
-  Status Bool(const char* key, bool& out) const {
-    const json* v = Find(key);
-    if (!v) return {};
-    if (!v->is_boolean()) return Invalid(Name(key), "true or false");
-    out = v->get<bool>();
-    return {};
-  }
-  template <class T>
-  Status Unsigned(const char* key, std::optional<T>& out) const {
-    const json* v = Find(key);
-    if (!v) return {};
-    // A non-negative integer built in C++ (not parsed from text) is stored as a signed one.
-    bool non_negative =
-        v->is_number_unsigned() || (v->is_number_integer() && v->get<std::int64_t>() >= 0);
-    if (!non_negative || v->get<std::uint64_t>() > std::numeric_limits<T>::max()) {
-      return Invalid(Name(key), "a non-negative integer");
-    }
-    out = v->get<T>();
-    return {};
-  }
-  Status Seconds(const char* key, std::optional<double>& out) const {
-    const json* v = Find(key);
-    if (!v) return {};
-    if (!v->is_number() || v->get<double>() <= 0) return Invalid(Name(key), "a positive number");
-    out = v->get<double>();
-    return {};
-  }
-
- private:
-  const json& object_;
-  std::string path_;
-};
 
 Result<IdMapSpec> IdMapFromJson(const FieldReader& reader, const char* key) {
   IdMapSpec map;
@@ -263,10 +189,14 @@ Status ReadSecurity(const FieldReader& top, JobSpec& spec) {
   const json* v = top.Find("security");
   if (!v) return {};
   FieldReader reader(*v, "security");
-  if (auto s = reader.CheckObject().and_then([&] { return reader.CheckKnown({"capabilities"}); });
-      !s) {
-    return s;
-  }
+  Status s = reader.CheckObject()
+                 .and_then([&] {
+                   return reader.CheckKnown({"capabilities", "seccomp", "landlock", "apparmor"});
+                 })
+                 .and_then([&] { return reader.String("seccomp", spec.seccomp); })
+                 .and_then([&] { return reader.Bool("landlock", spec.landlock); })
+                 .and_then([&] { return reader.OptString("apparmor", spec.apparmor); });
+  if (!s) return s;
   const json* caps = reader.Find("capabilities");
   if (!caps) return {};
   if (!caps->is_array())
@@ -380,7 +310,11 @@ json SpecToJson(const JobSpec& spec) {
         {"cpu_weight", Optional(spec.limits.cpu_weight)},
         {"cpuset_cpus", Optional(spec.limits.cpuset_cpus)},
         {"devices", DevicesToJson(spec.limits.devices)}}},
-      {"security", {{"capabilities", spec.capabilities}}},
+      {"security",
+       {{"capabilities", spec.capabilities},
+        {"seccomp", spec.seccomp},
+        {"landlock", spec.landlock},
+        {"apparmor", Optional(spec.apparmor)}}},
       {"cgroup_parent", Optional(spec.cgroup_parent)},
       {"require_cgroup", spec.require_cgroup},
       {"ulimits", ulimits},

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "sandbox/seccomp/profile.h"
 #include "sandbox/spec/job_spec.h"
 #include "sandbox/spec/paths.h"
 #include "sandbox/spec/units.h"
@@ -165,10 +166,25 @@ Status ValidateResources(const JobSpec& spec) {
   return {};
 }
 
+Status ValidateSecurity(const JobSpec& spec) {
+  const std::string& p = spec.seccomp;
+  if (p != "unconfined" && p.find('/') == std::string::npos && !seccomp::BuiltinProfile(p)) {
+    return Invalid(fmt::format("spec field `security.seccomp` (\"{}\")", p),
+                   fmt::format("a built-in profile ({}), a profile file's path (with a `/`), or "
+                               "\"unconfined\"",
+                               fmt::join(seccomp::BuiltinProfileNames(), ", ")));
+  }
+  if (spec.apparmor && (spec.apparmor->empty() || spec.apparmor->find('\n') != std::string::npos)) {
+    return Invalid("spec field `security.apparmor`", "the name of a loaded AppArmor profile");
+  }
+  return {};
+}
+
 }  // namespace
 
 Status ValidateSpec(const JobSpec& spec) {
   if (auto s = ValidateResources(spec); !s) return s;
+  if (auto s = ValidateSecurity(spec); !s) return s;
   if (auto s = ValidateProcess(spec); !s) return s;
   if (spec.rootfs && !IsCleanAbsolutePath(*spec.rootfs)) {
     return Invalid("spec field `rootfs`",

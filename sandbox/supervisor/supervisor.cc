@@ -1,7 +1,10 @@
 #include "sandbox/supervisor/supervisor.h"
 
 #include <liburing.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -10,9 +13,11 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "sandbox/cgroup/cgroup.h"
 #include "sandbox/common/syscalls.h"
+#include "sandbox/common/unique_fd.h"
 
 namespace gaol {
 namespace {
@@ -27,6 +32,7 @@ enum Source : std::uint64_t {
   kDrainDeadline,
   kCpuCheck,
   kMemorySample,
+  kSeccompNotify,
 };
 
 // Kernels before 5.19 have no memory.peak: memory.current is sampled this often instead.
@@ -63,6 +69,9 @@ class Loop {
   void Kill();
   void CheckCpu();
   void SampleMemory();
+  void ReadReport();
+  void TakeListener();
+  void OnSeccompNotify(int res);
   void Dispatch(Source source, int res);
   bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
 
@@ -71,6 +80,10 @@ class Loop {
   bool ready_ = false;
   Stream out_, err_;
   ChildReport incoming_;
+  iovec report_iov_ = {};
+  msghdr report_msg_ = {};
+  alignas(cmsghdr) char report_control_[CMSG_SPACE(sizeof(int))] = {};
+  UniqueFd listener_;  // the job's seccomp listener, once PID 1 has passed it
   bool report_open_ = false;
   bool exited_ = false;
   bool killed_ = false;
@@ -143,11 +156,16 @@ void Loop::OnOutput(Stream& stream, int res, Source source) {
 
 void Loop::OnReport(int res) {
   if (res == -EINTR || res == -EAGAIN) {
-    Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+    ReadReport();
     return;
   }
   if (res != static_cast<int>(sizeof(incoming_))) {
     report_open_ = false;  // EOF (or a torn record, which a writer below PIPE_BUF cannot make)
+    return;
+  }
+  if (incoming_.kind == ChildReport::kListener) {
+    TakeListener();
+    ReadReport();
     return;
   }
   outcome_.reports.push_back(incoming_);
@@ -163,7 +181,52 @@ void Loop::OnReport(int res) {
     CheckCpu();
   }
   if (incoming_.kind == ChildReport::kReady && req_.memory_current_fd >= 0) SampleMemory();
-  Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+  ReadReport();
+}
+
+// Reports come with recvmsg: PID 1's kListener record carries a descriptor.
+void Loop::ReadReport() {
+  report_iov_ = {&incoming_, sizeof(incoming_)};
+  report_msg_ = {};
+  report_msg_.msg_iov = &report_iov_;
+  report_msg_.msg_iovlen = 1;
+  report_msg_.msg_control = report_control_;
+  report_msg_.msg_controllen = sizeof(report_control_);
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_recvmsg(sqe, req_.report_r, &report_msg_, MSG_CMSG_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, kReport);
+}
+
+void Loop::TakeListener() {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&report_msg_); c; c = CMSG_NXTHDR(&report_msg_, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+    listener_.Reset(fd);
+  }
+  if (!listener_) return;
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_poll_add(sqe, listener_.Get(), POLLIN);
+  io_uring_sqe_set_data64(sqe, kSeccompNotify);
+}
+
+// A thread of the job made a call the profile kills for; it waits in the kernel for our answer,
+// which is the end of the job. The pid is in our own namespace's numbering.
+void Loop::OnSeccompNotify(int res) {
+  if (res < 0 || !(res & POLLIN)) return;  // POLLHUP: every process of the job is gone
+  seccomp_notif n = {};
+  if (ioctl(listener_.Get(), SECCOMP_IOCTL_NOTIF_RECV, &n) == 0) {
+    if (!outcome_.seccomp_violation && !killed_ && !exited_) {
+      outcome_.seccomp_violation = SuperviseOutcome::SeccompViolation{n.data.arch, n.data.nr};
+    }
+    if (n.pid > 0 && ioctl(listener_.Get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id) == 0) {
+      kill(static_cast<pid_t>(n.pid), SIGKILL);
+    }
+    Kill();
+  }
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_poll_add(sqe, listener_.Get(), POLLIN);
+  io_uring_sqe_set_data64(sqe, kSeccompNotify);
 }
 
 // CPU time accrues at most `cpus` seconds per wall second: waiting (limit - used) / cpus cannot
@@ -235,6 +298,9 @@ void Loop::Dispatch(Source source, int res) {
     case kMemorySample:
       if (res == -ETIME) SampleMemory();
       break;
+    case kSeccompNotify:
+      OnSeccompNotify(res);
+      break;
     case kDrainDeadline:
       if (res == -ETIME) drained_ = true;
       break;
@@ -255,7 +321,7 @@ Result<SuperviseOutcome> Loop::Run() {
   io_uring_sqe_set_data64(poll, kPid);
   Read(kStdout, out_.fd, out_.buf.data(), out_.buf.size());
   Read(kStderr, err_.fd, err_.buf.data(), err_.buf.size());
-  Read(kReport, req_.report_r, &incoming_, sizeof(incoming_));
+  ReadReport();
   if (req_.signal_fd >= 0) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
   while (!Done() && !drained_) {
     io_uring_submit(&ring_);

@@ -37,6 +37,12 @@ struct SuperviseOutcome {
   std::uint64_t kill_latency_ns = 0;    // from the deadline to the kill, when one was due
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // captured and passed on
   std::optional<std::uint64_t> memory_sampled_peak;  // highest memory.current seen
+  // A syscall the seccomp filter refused with a kill: AUDIT_ARCH_* and number, from the listener.
+  struct SeccompViolation {
+    std::uint32_t arch = 0;
+    int nr = 0;
+  };
+  std::optional<SeccompViolation> seccomp_violation;
 };
 
 Result<SuperviseOutcome> Supervise(const SuperviseRequest& request);

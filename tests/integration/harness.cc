@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,12 +78,11 @@ nlohmann::json GaolRun::Probe() const {
 
 namespace {
 std::string gaol_cgroup;
-}  // namespace
 
-void SetGaolCgroup(const std::string& dir) { gaol_cgroup = dir; }
-
-GaolRun RunGaol(const std::vector<std::string>& args,
-                const std::function<void(pid_t pid, const std::string& out)>& on_output) {
+// gaol's stdin: /dev/null, or `tty` as its controlling terminal too.
+GaolRun RunGaolWithStdin(const std::vector<std::string>& args,
+                         const std::function<void(pid_t pid, const std::string& out)>& on_output,
+                         int tty) {
   int out[2], err[2], res[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(res, O_CLOEXEC))
     throw std::runtime_error("pipe2");
@@ -99,8 +99,13 @@ GaolRun RunGaol(const std::vector<std::string>& args,
       if (fd < 0 || write(fd, "0", 1) != 1) _exit(98);
       close(fd);
     }
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
+    if (tty >= 0) {
+      setsid();
+      ioctl(tty, TIOCSCTTY, 0);
+      dup2(tty, 0);
+    } else {
+      dup2(open("/dev/null", O_RDONLY), 0);
+    }
     dup2(out[1], 1);
     dup2(err[1], 2);
     dup2(res[1], 3);
@@ -118,6 +123,19 @@ GaolRun RunGaol(const std::vector<std::string>& args,
   run.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (!result_text.empty()) run.result = nlohmann::json::parse(result_text, nullptr, false);
   return run;
+}
+
+}  // namespace
+
+void SetGaolCgroup(const std::string& dir) { gaol_cgroup = dir; }
+
+GaolRun RunGaol(const std::vector<std::string>& args,
+                const std::function<void(pid_t pid, const std::string& out)>& on_output) {
+  return RunGaolWithStdin(args, on_output, -1);
+}
+
+GaolRun RunGaolOnTty(const std::vector<std::string>& args, int tty) {
+  return RunGaolWithStdin(args, {}, tty);
 }
 
 GaolRun RunProbe(const std::vector<std::string>& flags,

@@ -33,6 +33,10 @@ void SetGaolCgroup(const std::string& dir);
 GaolRun RunGaol(const std::vector<std::string>& args,
                 const std::function<void(pid_t pid, const std::string& out)>& on_output = {});
 
+// As RunGaol, with `tty` (a pseudo-terminal's replica) as gaol's stdin and controlling terminal,
+// the way a user's shell starts it.
+GaolRun RunGaolOnTty(const std::vector<std::string>& args, int tty);
+
 // gaol run --ro-bind PROBE_DIR /probe <flags> -- /probe/gaol-probe <probe_args>
 GaolRun RunProbe(const std::vector<std::string>& flags, const std::vector<std::string>& probe_args);
 

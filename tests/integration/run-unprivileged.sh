@@ -9,11 +9,12 @@ shift
 stage=$(mktemp -d /tmp/gaol-stage.XXXXXX)
 trap 'rm -rf "$stage"' EXIT  # as root, replaced by cleanup() below
 chmod 0755 "$stage"
-mkdir -m 0755 "$stage/probe"
+mkdir -m 0755 "$stage/probe" "$stage/attack"
 install -m 0755 "$build/sandbox/gaol" "$stage/gaol"
 install -m 0755 "$build/tests/probe/gaol-probe" "$stage/probe/gaol-probe"
+install -m 0755 "$build/tests/escape/gaol-attack" "$stage/attack/gaol-attack"
 install -m 0755 "$build/tests/integration/gaol-integration-tests" "$stage/gaol-integration-tests"
-export GAOL_BIN="$stage/gaol" GAOL_PROBE_DIR="$stage/probe"
+export GAOL_BIN="$stage/gaol" GAOL_PROBE_DIR="$stage/probe" GAOL_ATTACK_DIR="$stage/attack"
 cd "$stage"
 if [ "$(id -u)" != 0 ]; then
   case "$*" in
@@ -48,6 +49,7 @@ if [[ "$*" == *"[cgroup]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.proc
   export GAOL_CGROUP_PARENT="$delegated/jobs"
 fi
 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-  env GAOL_BIN="$GAOL_BIN" GAOL_PROBE_DIR="$GAOL_PROBE_DIR" HOME=/tmp \
+  env GAOL_BIN="$GAOL_BIN" GAOL_PROBE_DIR="$GAOL_PROBE_DIR" GAOL_ATTACK_DIR="$GAOL_ATTACK_DIR" \
+  HOME=/tmp \
   ${GAOL_CGROUP_PARENT:+GAOL_CGROUP_PARENT="$GAOL_CGROUP_PARENT"} \
   "$stage/gaol-integration-tests" "$@"

@@ -158,13 +158,15 @@ RunStatus Decide(const SuperviseOutcome& seen, const Plan& plan,
   if (seen.wall_time_exceeded) return RunStatus::kWallTimeLimit;
   if (seen.output_exceeded) return RunStatus::kOutputLimit;
   if (result.oom_killed) return RunStatus::kMemoryLimit;
-  // RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one.
-  bool cpu_signal = result.signal == SIGXCPU || result.signal == SIGKILL;
-  if (plan.enforcement.count("time_limit") && cpu_signal && plan.rlimits.size() > 0) {
+  // RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one. The kernel checks it against
+  // tick-sampled CPU time, which runs ahead of the exact time under contention: a SIGKILL counts
+  // as the limit's from 90 % of it on.
+  if (plan.enforcement.count("time_limit") && result.signal) {
     for (const auto& r : plan.rlimits) {
-      if (r.name == "cpu" && result.cpu_time_seconds + 0.05 >= static_cast<double>(r.soft)) {
+      if (r.name != "cpu") continue;
+      if (result.signal == SIGXCPU) return RunStatus::kTimeLimit;
+      if (result.signal == SIGKILL && result.cpu_time_seconds >= 0.9 * static_cast<double>(r.soft))
         return RunStatus::kTimeLimit;
-      }
     }
   }
   if (cg && cg->pids_max_hits > 0) return RunStatus::kPidsLimit;

@@ -104,7 +104,6 @@ struct JobSpec {
   std::vector<std::string> capabilities;      // kept; default none (Docker's names)
   // A built-in profile's name, a profile file (a path with a `/`), or "unconfined".
   std::string seccomp = "default";
-  bool landlock = true;                 // writes only where a writable mount is (Landlock)
   std::optional<std::string> apparmor;  // an admin-loaded profile to switch to at exec
   std::optional<std::string> cgroup_parent;   // a delegated cgroup v2 directory
   bool require_cgroup = false;                // fail instead of falling back to rlimits

@@ -97,8 +97,8 @@ TEST_CASE("SpecToJson writes the schema, names from DESIGN.md and nulls for unse
   CHECK(full.at("ulimits").at("core").at("hard") == RLIM_INFINITY);
 }
 
-TEST_CASE("The DESIGN.md example's fields that exist here parse", "[spec]") {
-  // DESIGN.md's example minus limits and security this build does not have yet.
+TEST_CASE("The DESIGN.md example parses", "[spec]") {
+  // DESIGN.md's example, first without its limits and security.
   const char* text = R"({
     "schema": "gaol.spec/v1",
     "command": ["/usr/bin/python3", "solution.py"],
@@ -143,10 +143,24 @@ TEST_CASE("The DESIGN.md example's fields that exist here parse", "[spec]") {
   CHECK(limited->limits.pids == 64u);
   CHECK(limited->limits.cpus == 1.0);
   CHECK(limited->limits.time_limit_seconds == 2.0);
-  // Fields of the example this build lacks are refused, not ignored.
+  // And its security block.
   json with_security = json::parse(text);
-  with_security["security"] = {{"seccomp", "strict"}};
-  CheckRejected(with_security, "security.seccomp");
+  with_security["security"] = {
+      {"seccomp", "strict"}, {"capabilities", json::array()}, {"apparmor", nullptr}};
+  auto secured = SpecFromJson(with_security);
+  REQUIRE(secured);
+  CHECK(secured->seccomp == "strict");
+  CHECK_FALSE(secured->apparmor);
+  CHECK(ValidateSpec(*secured));
+  with_security["security"]["seccomp"] = "nosuch";
+  auto unknown = SpecFromJson(with_security);
+  REQUIRE(unknown);
+  auto invalid = ValidateSpec(*unknown);
+  REQUIRE_FALSE(invalid);
+  CHECK(invalid.error().Message().find("security.seccomp") != std::string::npos);
+  // Landlock is not built yet: refused, not ignored.
+  with_security["security"]["landlock"] = true;
+  CheckRejected(with_security, "security.landlock");
 }
 
 TEST_CASE("Only command is required, a missing schema or null fields take defaults", "[spec]") {

@@ -287,10 +287,15 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   };
   auto facts = GatherHostFacts(spec);
   if (!facts) return fail(facts.error());
+  // Asking systemd for a scope happens while gathering the host facts: its own step.
+  if (!facts->systemd_scope.empty()) {
+    result.launch_steps[Step::kScope] = facts->scope_seconds;
+    result.systemd_scope = facts->systemd_scope;
+  }
   auto plan = MakePlan(spec, *facts);
   if (!plan) return fail(plan.error());
   std::uint64_t planned = MonotonicNs();
-  result.launch_steps[Step::kPlan] = Seconds(planned - start);
+  result.launch_steps[Step::kPlan] = Seconds(planned - start) - facts->scope_seconds;
   auto io = OpenIo(spec, stdio);
   if (!io) return fail(io.error());
   result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);

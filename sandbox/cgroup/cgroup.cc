@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sandbox/cgroup/systemd_scope.h"
 #include "sandbox/spec/units.h"
 
 namespace gaol::cgroup {
@@ -101,6 +102,42 @@ Status MoveSelf(int parent_fd, const std::string& parent_path) {
   return WriteAt(dir.Get(), "cgroup.procs", std::to_string(getpid()), Step::kCgroup);
 }
 
+std::string OwnCgroup() {
+  std::istringstream lines(ReadFile("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("0::")) return line.substr(3);
+  }
+  return {};
+}
+
+// The own cgroup cannot serve every limit: a scope from systemd --user, when the user has a bus,
+// used as an own cgroup where gaol is alone. Without a bus, `found` stays as it is; when systemd
+// gives no scope, the note says why.
+void EnterSystemdScope(const std::string& mount, Found& found) {
+  std::string& note = found.parent ? found.parent->note : found.note;
+  auto scope = MoveIntoSystemdScope();
+  if (!scope) {
+    note += fmt::format("{}systemd --user gave gaol no cgroup scope: {}", note.empty() ? "" : "; ",
+                        scope.error().Message());
+    return;
+  }
+  if (!*scope) return;
+  found.systemd_scope = (*scope)->unit;
+  found.scope_ns = (*scope)->round_trip_ns;
+  std::string dir = mount + (*scope)->cgroup;
+  if (!Writable(dir)) {
+    // gaol has left the own cgroup, which may still serve as the parent; a scope it cannot write
+    // is systemd ignoring Delegate=yes.
+    note += fmt::format("{}the systemd scope `{}` is not writable (Delegate=yes ignored)",
+                        note.empty() ? "" : "; ", dir);
+    return;
+  }
+  found.parent = Parent{dir, {}, false, false, {}};
+  SetControllers(*found.parent, false);
+  if (found.parent->note.empty())
+    found.parent->note = MissingControllersNote(dir, found.parent->controllers);
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> FlatKeyedValue(const std::string& text, const std::string& key) {
@@ -114,7 +151,8 @@ std::optional<std::uint64_t> FlatKeyedValue(const std::string& text, const std::
   return std::nullopt;
 }
 
-Result<std::optional<Parent>> FindParent(const std::optional<std::string>& flag) {
+Result<Found> FindParent(const std::optional<std::string>& flag) {
+  Found found;
   if (flag) {
     if (!IsCgroup2(*flag)) {
       return Invalid(fmt::format("--cgroup-parent `{}`", *flag),
@@ -126,23 +164,22 @@ Result<std::optional<Parent>> FindParent(const std::optional<std::string>& flag)
                                  "cgroup.subtree_control and cgroup.threads owned by it (chown)",
                                  getuid()));
     }
-    Parent parent{*flag, {}, true, false, {}};
-    SetControllers(parent, false);
-    return parent;
+    found.parent = Parent{*flag, {}, true, false, {}};
+    SetControllers(*found.parent, false);
+    return found;
   }
   auto mount = Cgroup2Mount();
-  if (!mount) return std::optional<Parent>();
-  std::istringstream lines(ReadFile("/proc/self/cgroup"));
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.starts_with("0::")) continue;
-    bool is_root = line.substr(3) == "/";
-    std::string dir = *mount + (is_root ? "" : line.substr(3));
-    if (!Writable(dir)) break;
-    Parent parent{dir, {}, false, false, {}};
-    SetControllers(parent, is_root);
-    return parent;
+  if (!mount) return found;
+  std::string own = OwnCgroup();
+  bool is_root = own == "/";
+  std::string dir = *mount + (is_root ? "" : own);
+  if (!own.empty() && Writable(dir)) {
+    found.parent = Parent{dir, {}, false, false, {}};
+    SetControllers(*found.parent, is_root);
+    if (found.parent->note.empty()) return found;
   }
-  return std::optional<Parent>();
+  EnterSystemdScope(*mount, found);
+  return found;
 }
 
 Leaf& Leaf::operator=(Leaf&& other) noexcept {

@@ -26,9 +26,20 @@ struct Parent {
   std::string note;  // why controllers the cgroup has cannot go to its children, when so
 };
 
-// --cgroup-parent DIR when given (an error when it is not a writable cgroup v2 directory);
-// otherwise the caller's own cgroup when the caller may create children in it; otherwise none.
-Result<std::optional<Parent>> FindParent(const std::optional<std::string>& flag);
+// Where the job's leaf can go, or why nowhere.
+struct Found {
+  std::optional<Parent> parent;
+  std::string note;            // without a parent: why systemd gave none, when it was asked
+  std::string systemd_scope;   // the transient scope gaol moved into, when it did
+  std::uint64_t scope_ns = 0;  // how long asking systemd for it took
+};
+
+// In order: --cgroup-parent DIR when given (an error when it is not a writable cgroup v2
+// directory); the caller's own cgroup when the caller may create children in it and give them its
+// controllers; otherwise, when the user has a systemd bus, a transient scope with Delegate=yes that
+// gaol moves into (systemd_scope.h), used like an own cgroup; otherwise the own cgroup as far as
+// it serves (accounting, kill), or none.
+Result<Found> FindParent(const std::optional<std::string>& flag);
 
 struct Usage {
   std::optional<std::uint64_t> usage_usec, user_usec, system_usec;  // cpu.stat (every cgroup)

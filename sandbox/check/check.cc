@@ -21,6 +21,7 @@
 #include <exception>
 #include <optional>
 
+#include "sandbox/cgroup/systemd_scope.h"
 #include "sandbox/common/unique_fd.h"
 
 #ifndef SYS_landlock_create_ruleset
@@ -201,10 +202,7 @@ Probe ProbeUserNamespace(uid_t uid, gid_t gid) {
 constexpr std::string_view kUnifiedBootFix =
     "boot with systemd.unified_cgroup_hierarchy=1 (add it to GRUB_CMDLINE_LINUX in "
     "/etc/default/grub, run update-grub, reboot)";
-constexpr std::string_view kSystemdDelegateFix =
-    "mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io "
-    "memory pids\\n' > /etc/systemd/system/user@.service.d/delegate.conf && systemctl "
-    "daemon-reload (then log in again)";
+using cgroup::kSystemdDelegateFix;
 constexpr std::string_view kAppArmorFix =
     "cp profiles/apparmor/gaol-userns /etc/apparmor.d/ && apparmor_parser -r "
     "/etc/apparmor.d/gaol-userns (or: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)";
@@ -465,8 +463,9 @@ Item CgroupItem(const CgroupView& view, const User& user) {
   if (view.writable) return {"cgroup2", State::kOk, detail, {}};
   const std::string name = user.name ? *user.name : "USER";
   std::string fix =
-      view.systemd ? "run gaol in a delegated scope: systemd-run --user --scope -p Delegate=yes -- "
-                     "gaol run ..."
+      view.systemd ? "gaol asks systemd --user for a delegated scope itself when the user bus "
+                     "answers (see systemd_user); or run it in one: systemd-run --user --scope -p "
+                     "Delegate=yes -- gaol run ..."
                    : fmt::format(
                          "as root: mkdir {0}/gaol && chown -R {1} {0}/gaol, then move {1}'s shell "
                          "into it (echo PID > {0}/gaol/cgroup.procs) and run gaol from that shell",
@@ -622,6 +621,11 @@ Report InspectHost(uid_t uid, const HostPaths& paths) {
     const CgroupView cgroups = InspectCgroups(uid, paths);
     items.push_back(CgroupItem(cgroups, user));
     items.push_back(ControllersItem(cgroups));
+    if (cgroups.mode != CgroupView::Mode::kNone) {
+      items.push_back(SystemdUserItem(paths.fs_root + cgroups.mount_point, cgroups.systemd));
+    } else {
+      items.push_back({"systemd_user", State::kOk, "no cgroup2: no scope to ask systemd for", {}});
+    }
     items.push_back(SeccompItem(paths));
     items.push_back(LandlockItem(paths));
     items.push_back(ApparmorItem(paths));

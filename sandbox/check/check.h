@@ -47,6 +47,10 @@ struct HostPaths {
 // namespace probe runs as `uid`. Never throws for a missing or unreadable file: that is a finding.
 Report InspectHost(uid_t uid, const HostPaths& paths = {});
 
+// The systemd_user item (check_systemd.cc): whether systemd --user answers on the user bus and
+// what its scopes would get, read under `cgroup_mount`; `systemd_host` makes a missing bus a gap.
+Item SystemdUserItem(const std::string& cgroup_mount, bool systemd_host);
+
 // "ok", "warn", "missing".
 const char* StateName(State state);
 

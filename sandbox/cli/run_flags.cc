@@ -340,7 +340,8 @@ static void AddLimitFlags(CLI::App& run, RunFlags& f) {
   run.add_option("--cpuset-cpus", f.cpuset_cpus, "CPUs the job may run on (0-1,3): cpuset.cpus")
       ->type_name("LIST");
   run.add_option("--cgroup-parent", f.cgroup_parent,
-                 "A delegated cgroup v2 directory to put the job's leaf in [auto]")
+                 "A delegated cgroup v2 directory to put the job's leaf in [auto: the own "
+                 "cgroup when writable, else a systemd --user scope with Delegate=yes]")
       ->type_name("DIR");
   for (auto [name, values, help] : {std::tuple{"--device-read-bps", &f.device_read_bps,
                                                "Read rate from a block device: io.max rbps"},

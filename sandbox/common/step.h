@@ -11,6 +11,7 @@ namespace gaol {
 
 enum class Step : std::uint8_t {
   kValidate,    // parent: reject bad flags and spec fields
+  kScope,       // parent: a transient systemd scope with Delegate=yes, when gaol asks for one
   kPlan,        // parent: the pure plan
   kOpenIo,      // parent: open --stdin/--stdout/--stderr files and the output pipes
   kCgroup,      // parent: the job's cgroup leaf, with its limits
@@ -37,9 +38,10 @@ enum class Step : std::uint8_t {
 inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
 
 inline constexpr std::string_view kStepNames[] = {
-    "validate", "plan",       "open_io", "cgroup",    "clone",   "id_map",       "fds",
-    "mounts",   "pivot_root", "network", "hostname",  "session", "no_new_privs", "init",
-    "rlimits",  "caps",       "seccomp", "exec",    "supervise", "collect",  "cleanup",
+    "validate", "systemd_scope", "plan",       "open_io", "cgroup",    "clone",   "id_map",
+    "fds",      "mounts",        "pivot_root", "network", "hostname",  "session", "no_new_privs",
+    "init",     "rlimits",       "caps",       "seccomp", "exec",      "supervise", "collect",
+    "cleanup",
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 

@@ -107,9 +107,12 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   const LimitsSpec& l = spec.limits;
   if (spec.cgroup_parent || spec.require_cgroup || l.memory_bytes || l.pids || l.cpus ||
       l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds || !l.devices.empty()) {
-    auto parent = cgroup::FindParent(spec.cgroup_parent);
-    if (!parent) return tl::unexpected(parent.error());
-    facts.cgroup = std::move(*parent);
+    auto found = cgroup::FindParent(spec.cgroup_parent);
+    if (!found) return tl::unexpected(found.error());
+    facts.cgroup = std::move(found->parent);
+    facts.cgroup_note = std::move(found->note);
+    facts.systemd_scope = std::move(found->systemd_scope);
+    facts.scope_seconds = static_cast<double>(found->scope_ns) / 1e9;
   }
   for (const auto& d : l.devices) {
     struct stat st;

@@ -312,23 +312,23 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
   bool fell_back = std::any_of(plan.enforcement.begin(), plan.enforcement.end(), [](const auto& e) {
     return e.second == "rlimit" || e.second == "none";
   });
-  if (fell_back && facts.cgroup && !facts.cgroup->note.empty()) {
-    plan.warnings.push_back(facts.cgroup->note);
-  }
+  const std::string& note = facts.cgroup ? facts.cgroup->note : facts.cgroup_note;
+  if (fell_back && !note.empty()) plan.warnings.push_back(note);
   if (spec.limits.wall_time_limit_seconds) plan.enforcement["wall_time_limit"] = "supervisor";
   if (spec.limits.output_limit_bytes) plan.enforcement["output_limit"] = "supervisor";
   if (spec.require_cgroup) {
     if (!facts.cgroup) {
       return Invalid("--require-cgroup",
                      "a delegated cgroup v2 (--cgroup-parent DIR, or run "
-                     "`gaol check` for how to get one)");
+                     "`gaol check` for how to get one)" +
+                         (note.empty() ? "" : "; " + note));
     }
     for (const auto& [limit, how] : plan.enforcement) {
       if (how == "rlimit" || how == "none") {
         return Invalid("--require-cgroup",
                        fmt::format("the cgroup controller for limit `{}` delegated to `{}` "
-                                   "(its cgroup.controllers lacks it)",
-                                   limit, facts.cgroup->path));
+                                   "(its cgroup.controllers lacks it){}",
+                                   limit, facts.cgroup->path, note.empty() ? "" : "; " + note));
       }
     }
   }

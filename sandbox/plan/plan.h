@@ -34,6 +34,9 @@ struct HostFacts {
   std::vector<HostEntry> entries;       // the host view's candidates (see HostViewPaths())
   std::vector<IdRange> subuid, subgid;  // the caller's ranges (outside start, count; inside unused)
   std::optional<cgroup::Parent> cgroup;  // where the job's leaf can go; none: rlimit fallback
+  std::string cgroup_note;               // without a cgroup: why systemd gave none, when asked
+  std::string systemd_scope;             // the scope gaol moved into to get a cgroup, if any
+  double scope_seconds = 0;              // how long systemd took to give it
   std::map<std::string, std::string> block_devices;  // --device-*: path -> "MAJOR:MINOR"
   int last_cap = 40;                                 // /proc/sys/kernel/cap_last_cap
   std::optional<std::string> seccomp_file_text;      // the profile file, when one is named

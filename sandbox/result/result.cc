@@ -85,6 +85,7 @@ nlohmann::json ResultToJson(const RunResult& r) {
                                     {"arch", r.seccomp_arch ? json(*r.seccomp_arch) : json(nullptr)}}
                              : json(nullptr)},
           {"accounting", r.accounting},
+          {"systemd_scope", r.systemd_scope.empty() ? json(nullptr) : json(r.systemd_scope)},
           {"peak_memory_source", r.peak_memory_source},
           {"launch", {{"total_seconds", r.launch_total_seconds}, {"steps", steps}}},
           {"error", error}};

@@ -52,8 +52,9 @@ struct RunResult {
   double wall_time_kill_latency_seconds = 0;       // deadline to kill, when the wall limit fired
   std::map<std::string, std::string> enforcement;  // limit -> "supervisor" | "rlimit" | ...
   std::vector<std::string> warnings;               // what the caller should know (stderr too)
-  double launch_total_seconds = 0;                 // gaol's start to the job's execve
-  std::map<Step, double> launch_steps;             // seconds per step, parent's and child's
+  std::string systemd_scope;        // the transient scope gaol moved into for a cgroup; empty: none
+  double launch_total_seconds = 0;  // gaol's start to the job's execve
+  std::map<Step, double> launch_steps;  // seconds per step, parent's and child's
   std::optional<Error> error;
   // The seccomp profile loaded (none: unconfined) and, on seccomp_violation, the call refused.
   std::optional<std::string> seccomp_profile;

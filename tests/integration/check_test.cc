@@ -33,8 +33,8 @@ TEST_CASE("gaol check --json reports this host", "[check]") {
   CHECK(states["user_namespaces"] == "ok");
   CHECK(states["seccomp"] == "ok");
   CHECK(states["io_uring"] == "ok");
-  for (const char* name :
-       {"newuidmap", "subuid", "cgroup2", "cgroup_controllers", "landlock", "apparmor"}) {
+  for (const char* name : {"newuidmap", "subuid", "cgroup2", "cgroup_controllers", "systemd_user",
+                           "landlock", "apparmor"}) {
     INFO(name);
     CHECK(states.count(name) == 1);
   }

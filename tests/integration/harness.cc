@@ -170,6 +170,23 @@ Leftovers TakeLeftovers() {
   return left;
 }
 
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  if (const char* old = std::getenv(name)) old_ = old;
+  if (value) {
+    setenv(name, value, 1);
+  } else {
+    unsetenv(name);
+  }
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_) {
+    setenv(name_, old_->c_str(), 1);
+  } else {
+    unsetenv(name_);
+  }
+}
+
 std::string MakeTempDir(mode_t mode) {
   char templ[] = "/tmp/gaol-it-XXXXXX";
   if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp");

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,20 @@ struct Leftovers {
   std::size_t fds = 0;
 };
 Leftovers TakeLeftovers();
+
+// Sets (or, with nullptr, unsets) an environment variable, which the next runs' gaol inherits, for
+// the lifetime of the object.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 std::string MakeTempDir(mode_t mode = 0755);
 void RemoveTree(const std::string& path);

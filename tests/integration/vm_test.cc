@@ -138,6 +138,9 @@ TEST_CASE("alone in its own cgroup, gaol moves into a leaf and enables the contr
 }
 
 TEST_CASE("sharing its cgroup with other processes, gaol falls back and says why", "[vm]") {
+  // Without a user bus: with one, gaol moves into a systemd scope (systemd_test.cc).
+  gaol::it::ScopedEnv no_address("DBUS_SESSION_BUS_ADDRESS", nullptr);
+  gaol::it::ScopedEnv no_runtime("XDG_RUNTIME_DIR", nullptr);
   OwnCgroup own;
   pid_t sleeper = fork();
   if (sleeper == 0) {

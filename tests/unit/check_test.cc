@@ -119,8 +119,8 @@ bool CanUnshareUser(uid_t uid = ::getuid()) {
 }
 
 const char* const kAllNames[] = {
-    "user_namespaces",    "newuidmap", "newgidmap", "subuid",   "subgid",  "cgroup2",
-    "cgroup_controllers", "seccomp",   "landlock",  "apparmor", "io_uring"};
+    "user_namespaces",    "newuidmap",    "newgidmap", "subuid",   "subgid",   "cgroup2",
+    "cgroup_controllers", "systemd_user", "seccomp",   "landlock", "apparmor", "io_uring"};
 
 TEST_CASE("user namespaces disabled by user.max_user_namespaces=0", "[unit][check]") {
   FakeHost host;

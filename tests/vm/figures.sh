@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs in the VM as uid 1000 (tests/vm/run-vm-tests.sh BUILD figures): each limit 10 times,
 # one "GAOL-FIG <kind> <result JSON>" line per run for the host side to summarise.
-P=/sys/fs/cgroup/gaol/jobs
+P=$GAOL_CGROUP_PARENT
 run() {
   kind=$1
   shift

@@ -29,7 +29,8 @@ trap 'rm -rf "$root"' EXIT
 chmod 0755 "$root"  # uid 1000 must be able to exec what is in it
 mkdir -p "$root"/{bin,sbin,usr/bin,etc,proc,sys,dev,tmp,gaol/probe,newroot}
 cp /bin/busybox "$root/bin/busybox"
-for tool in sh mount mkdir cat echo chown chmod poweroff switch_root cp sleep ls grep true false dd mke2fs insmod; do
+for tool in sh mount mkdir cat echo chown chmod poweroff switch_root cp sleep ls grep true false dd mke2fs insmod \
+            seq find wc; do
   ln -sf busybox "$root/bin/$tool"
 done
 copy_with_libs() {
@@ -43,6 +44,23 @@ copy_with_libs /usr/bin/setpriv /usr/bin/setpriv
 copy_with_libs "$build/sandbox/gaol" /gaol/gaol
 copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
 install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
+# systemd's user manager, for the [systemd] tests, and the D-Bus daemon it starts from its
+# dbus.socket and dbus.service units (Debian's dbus-user-session), as on a login of a systemd host.
+# libsystemd.so.0, which gaol loads with dlopen, comes with dbus-daemon.
+copy_with_libs /lib/systemd/systemd /usr/lib/systemd/systemd
+copy_with_libs /usr/bin/systemctl /usr/bin/systemctl
+ln -sf /usr/bin/systemctl "$root/bin/systemctl"  # dbus.socket's ExecStartPost runs /bin/systemctl
+copy_with_libs /usr/bin/dbus-daemon /usr/bin/dbus-daemon
+install -D -m 0644 /usr/share/dbus-1/session.conf "$root/usr/share/dbus-1/session.conf"
+units="$root/usr/lib/systemd/user"
+mkdir -p "$units/sockets.target.wants"
+for unit in default.target basic.target sockets.target timers.target paths.target shutdown.target \
+            exit.target systemd-exit.service app.slice background.slice session.slice \
+            dbus.socket dbus.service; do
+  cp "/usr/lib/systemd/user/$unit" "$units/"
+done
+ln -s ../dbus.socket "$units/sockets.target.wants/dbus.socket"
+echo 6761616c766d74696572000000000001 >"$root/etc/machine-id"
 install -m 0755 "$here/figures.sh" "$root/gaol/figures.sh"
 # The virtio block driver for the scratch disk is a module in the cloud kernel: in load order.
 mkdir -p "$root/modules"

@@ -1,9 +1,9 @@
 #include "sandbox/child/child_init.h"
 
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
-#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -99,8 +99,22 @@ bool DropCaps(ChildContext& ctx, ChildReport& report) noexcept {
   return err == 0 || ChildFail(report, Step::kCaps, err, "%s", what);
 }
 
+// The AppArmor profile the job's execve switches to (the admin loaded it; the kernel refuses an
+// unknown name here, before the exec).
+bool ChangeOnExec(ChildContext& ctx, ChildReport& report) noexcept {
+  const std::string& cmd = ctx.plan->apparmor_exec;
+  if (cmd.empty()) return true;
+  int fd = open("/proc/self/attr/apparmor/exec", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fd = open("/proc/self/attr/exec", O_WRONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size());
+  int err = errno;
+  if (fd >= 0) close(fd);
+  return ok || ChildFail(report, Step::kCaps, err, "AppArmor `%s`", cmd.c_str());
+}
+
 // The job's capabilities go last before exec: setting rlimits may need them.
-constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits}, {Step::kCaps, DropCaps}};
+constexpr ChildStep kJobSteps[] = {
+    {Step::kRlimits, SetRlimits}, {Step::kCaps, ChangeOnExec}, {Step::kCaps, DropCaps}};
 constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
 constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kSeccomp, Step::kExec};

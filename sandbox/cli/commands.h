@@ -14,5 +14,7 @@ int ReportUsageError(const Error& error);
 
 int RunCommand(const CLI::App& run, const RunFlags& flags);
 int CheckCommand(bool json);
+int ProfileList();
+int ProfileShow(const std::string& name);
 
 }  // namespace gaol::cli

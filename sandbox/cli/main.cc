@@ -35,6 +35,13 @@ int main(int argc, char** argv) {
   CLI::App* check =
       app.add_subcommand("check", "Report what this host supports, with the fix for each gap");
   check->add_flag("--json", check_json, "Print the report as JSON (gaol.check/v1)");
+  CLI::App* profile = app.add_subcommand("profile", "The built-in seccomp profiles");
+  profile->require_subcommand(1);
+  profile->add_subcommand("list", "Name, default action and size of each built-in profile");
+  std::string show_name;
+  profile->add_subcommand("show", "Print a built-in profile's OCI JSON")
+      ->add_option("NAME", show_name, "default, strict")
+      ->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -50,6 +57,15 @@ int main(int argc, char** argv) {
   if (run->parsed()) {
     run_flags.command = gaol::cli::CommandAfterFlags(app, *run);
     return gaol::cli::RunCommand(*run, run_flags);
+  }
+  if (profile->parsed()) {
+    if (!app.remaining().empty() || !profile->remaining().empty() ||
+        !profile->get_subcommand("list")->remaining().empty()) {
+      std::fprintf(stderr, "gaol: profile: unexpected arguments (see gaol profile --help)\n");
+      return gaol::cli::kExitGaolFailed;
+    }
+    if (profile->got_subcommand("list")) return gaol::cli::ProfileList();
+    return gaol::cli::ProfileShow(show_name);
   }
   if (!check->remaining().empty() || !app.remaining().empty()) {
     std::fprintf(stderr, "gaol: check: expected no arguments (see gaol check --help)\n");

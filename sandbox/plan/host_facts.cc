@@ -133,6 +133,9 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
     struct utsname u;
     if (uname(&u) == 0) facts.kernel_release = u.release;
   }
+  if (spec.apparmor) {
+    facts.apparmor = ReadFile("/sys/module/apparmor/parameters/enabled").starts_with("Y");
+  }
   if (spec.seccomp != "unconfined") {
     std::uint32_t action = SECCOMP_RET_USER_NOTIF;
     facts.seccomp_notify = syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0;

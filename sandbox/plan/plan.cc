@@ -447,6 +447,14 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   auto filter = PlanSeccomp(spec, facts, plan.keep_caps);
   if (!filter) return tl::unexpected(filter.error());
   plan.seccomp = std::move(*filter);
+  if (spec.apparmor) {
+    if (!facts.apparmor) {
+      return Invalid(fmt::format("--security-opt apparmor={}", *spec.apparmor),
+                     "a kernel with AppArmor enabled (this one has none: "
+                     "/sys/module/apparmor/parameters/enabled is not Y)");
+    }
+    plan.apparmor_exec = "exec " + *spec.apparmor;
+  }
   plan.argv = spec.command;
   std::map<std::string, std::string> env;
   if (!spec.clear_env) {
@@ -509,6 +517,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"enforcement", plan.enforcement},
           {"warnings", plan.warnings},
           {"keep_caps", fmt::format("{:#x}", plan.keep_caps)},
+          {"apparmor_exec", plan.apparmor_exec},
           {"seccomp", plan.seccomp ? json{{"profile", plan.seccomp->profile},
                                           {"instructions", plan.seccomp->main.size()},
                                           {"overlay_instructions", plan.seccomp->overlay.size()},

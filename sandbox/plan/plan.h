@@ -42,6 +42,7 @@ struct HostFacts {
   std::optional<std::string> seccomp_file_text;      // the profile file, when one is named
   std::string kernel_release;                        // uname -r (a profile's minKernel)
   bool seccomp_notify = true;  // the kernel has SECCOMP_RET_USER_NOTIF (5.0+)
+  bool apparmor = false;       // AppArmor is enabled in this kernel
   const HostEntry* Find(const std::string& path) const;
 };
 
@@ -109,6 +110,7 @@ struct Plan {
   int last_cap = 40;
   CgroupPlan cgroup;
   std::optional<seccomp::Filter> seccomp;  // none: unconfined
+  std::string apparmor_exec;               // "exec NAME" for /proc/self/attr/apparmor/exec
   // Per limit asked for, what enforces it: "cgroup", "rlimit", "supervisor" or "none".
   std::map<std::string, std::string> enforcement;
   std::optional<double> time_limit_seconds;  // CPU time, checked by the supervisor with a cgroup

@@ -72,11 +72,23 @@ bool KernelAtLeast(const std::string& release, const std::string& wanted) {
   return have[0] != want[0] ? have[0] > want[0] : have[1] >= want[1];
 }
 
+// includes.arches names architectures as Go does (Docker's "amd64", "x86", "arm64"); accept
+// libseccomp's names too.
+std::uint32_t ArchFromRuleName(const std::string& name) {
+  static const std::map<std::string, std::uint32_t> kGo = {
+      {"amd64", SCMP_ARCH_X86_64},    {"x86_64", SCMP_ARCH_X86_64},  {"x86", SCMP_ARCH_X86},
+      {"386", SCMP_ARCH_X86},         {"x32", SCMP_ARCH_X32},        {"arm64", SCMP_ARCH_AARCH64},
+      {"arm", SCMP_ARCH_ARM},         {"s390x", SCMP_ARCH_S390X},    {"s390", SCMP_ARCH_S390},
+      {"ppc64le", SCMP_ARCH_PPC64LE}, {"riscv64", SCMP_ARCH_RISCV64}};
+  auto it = kGo.find(name);
+  return it != kGo.end() ? it->second : ResolveArch(name);
+}
+
 bool Applies(const Rule& rule, const CompileOptions& o, std::uint32_t native) {
   auto has_cap = [&](const std::string& c) { return o.caps.count(c) > 0; };
   auto native_in = [&](const std::vector<std::string>& arches) {
     return std::any_of(arches.begin(), arches.end(),
-                       [&](const std::string& a) { return ResolveArch(a) == native; });
+                       [&](const std::string& a) { return ArchFromRuleName(a) == native; });
   };
   const Condition& in = rule.includes;
   const Condition& ex = rule.excludes;
@@ -250,10 +262,14 @@ constexpr int kX32Bit = 0x40000000;
 std::string ArchName(std::uint32_t arch, int nr) {
   if (arch == SCMP_ARCH_X86_64 && (nr & kX32Bit)) return "x32";
   switch (arch) {
-    case SCMP_ARCH_X86_64: return "x86_64";
-    case SCMP_ARCH_X86: return "x86";
-    case SCMP_ARCH_AARCH64: return "aarch64";
-    case SCMP_ARCH_ARM: return "arm";
+    case SCMP_ARCH_X86_64:
+      return "x86_64";
+    case SCMP_ARCH_X86:
+      return "x86";
+    case SCMP_ARCH_AARCH64:
+      return "aarch64";
+    case SCMP_ARCH_ARM:
+      return "arm";
   }
   return fmt::format("{:#x}", arch);
 }

@@ -71,6 +71,11 @@ TEST_CASE("bad flags are rejected before anything is created", "[bad_input]") {
       {{"--time-limit", "-1", "--", "/bin/true"}, "--time-limit"},
       {{"--cpuset-cpus", "3-1", "--", "/bin/true"}, "cpuset_cpus"},
       {{"--cgroup-parent", "/tmp", "--", "/bin/true"}, "--cgroup-parent"},
+      {{"--security-opt", "seccomp=nosuch", "--", "/bin/true"}, "security.seccomp"},
+      {{"--security-opt", "seccomp=/no/such/profile.json", "--", "/bin/true"}, "seccomp"},
+      {{"--security-opt", "label=disable", "--", "/bin/true"}, "--security-opt"},
+      {{"--security-opt", "no-new-privileges=false", "--", "/bin/true"}, "no-new-privileges"},
+      {{"--security-opt", "apparmor=gaol-job", "--", "/bin/true"}, "AppArmor"},
   };
   for (const auto& c : cases) CheckRejected(c);
 }
@@ -91,10 +96,33 @@ TEST_CASE("bad spec fields are rejected naming the field", "[bad_input]") {
       {R"({"command": ["/bin/true"], "schema": "gaol.spec/v9"})", "schema"},
       {R"({"command": ["/bin/true"], "bogus": true})", "bogus"},
       {R"({"command": ["/bin/true"],)", "valid JSON"},
+      {R"({"command": ["/bin/true"], "security": {"seccomp": 5}})", "security.seccomp"},
+      {R"({"command": ["/bin/true"], "security": {"landlock": true}})", "security.landlock"},
   };
   for (const auto& [text, named] : specs) {
     std::ofstream(dir + "/spec.json") << text;
     CheckRejected({{"--spec", dir + "/spec.json"}, named});
+  }
+  gaol::it::RemoveTree(dir);
+}
+
+TEST_CASE("a malformed seccomp profile file is rejected naming its field", "[bad_input]") {
+  std::string dir = gaol::it::MakeTempDir();
+  const std::vector<std::pair<std::string, std::string>> profiles = {
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"]}]})",
+       "`syscalls[0].action`"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"],
+          "action": "SCMP_ACT_ALLOW", "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]})",
+       "`syscalls[0].args[0].index`"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []})", "allows execve"},
+      {R"({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64"]})",
+       "native architecture"},
+      {"not json", "valid JSON"},
+  };
+  for (const auto& [text, named] : profiles) {
+    std::ofstream(dir + "/profile.json") << text;
+    CheckRejected(
+        {{"--security-opt", "seccomp=" + dir + "/profile.json", "--", "/bin/true"}, named});
   }
   gaol::it::RemoveTree(dir);
 }

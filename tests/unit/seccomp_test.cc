@@ -165,6 +165,9 @@ TEST_CASE("seccomp: Podman's default profile loads unchanged and behaves as in P
   Filter f = CompileText(text, {{}, "6.1.0", false});
   CHECK(f.rules > 300);
   CHECK(InChild(f, [] { return syscall(SYS_getpid); }) > 0);
+  // arch_prctl is allowed for Go's "amd64" (includes.arches).
+  CHECK(InChild(f, [] { return syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, nullptr); }) ==
+        -EFAULT);
   // Denied with ENOSYS by default, EPERM by its explicit rules; allowed where it allows (setns
   // then fails in the kernel, not in the filter).
   CHECK(InChild(f, [] { return syscall(SYS_io_uring_setup, 1, nullptr); }) == -ENOSYS);

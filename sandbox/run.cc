@@ -10,8 +10,8 @@
 #include "sandbox/cgroup/cgroup.h"
 #include "sandbox/launch/child_report.h"
 #include "sandbox/launch/launch.h"
-#include "sandbox/seccomp/compile.h"
 #include "sandbox/plan/host_facts.h"
+#include "sandbox/seccomp/compile.h"
 #include "sandbox/supervisor/supervisor.h"
 
 namespace gaol {
@@ -302,6 +302,12 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   result.enforcement = plan->enforcement;
   result.warnings = plan->warnings;
   if (plan->seccomp) result.seccomp_profile = plan->seccomp->profile;
+  if (spec.landlock) result.landlock_abi = plan->landlock.abi;
+  if (spec.landlock && plan->landlock.abi == 0) {
+    result.warnings.push_back(
+        "Landlock is unavailable in this kernel (or disabled): the job's "
+        "writes are limited by its read-only mounts alone");
+  }
   if (auto s = LaunchAndSupervise(spec, *plan, *io, start, result); !s) return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;

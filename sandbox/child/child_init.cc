@@ -14,6 +14,7 @@
 
 #include "netns/netns.h"
 #include "sandbox/caps/caps.h"
+#include "sandbox/lsm/landlock.h"
 
 namespace gaol {
 namespace {
@@ -112,12 +113,21 @@ bool ChangeOnExec(ChildContext& ctx, ChildReport& report) noexcept {
   return ok || ChildFail(report, Step::kCaps, err, "AppArmor `%s`", cmd.c_str());
 }
 
+bool ApplyLandlock(ChildContext& ctx, ChildReport& report) noexcept {
+  const char* what = "";
+  int err = landlock::ApplyInChild(ctx.plan->landlock, &what);
+  return err == 0 || ChildFail(report, Step::kLandlock, err, "%s", what);
+}
+
 // The job's capabilities go last before exec: setting rlimits may need them.
-constexpr ChildStep kJobSteps[] = {
-    {Step::kRlimits, SetRlimits}, {Step::kCaps, ChangeOnExec}, {Step::kCaps, DropCaps}};
+constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits},
+                                   {Step::kCaps, ChangeOnExec},
+                                   {Step::kCaps, DropCaps},
+                                   {Step::kLandlock, ApplyLandlock}};
 constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
-constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kSeccomp, Step::kExec};
+constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kLandlock, Step::kSeccomp,
+                              Step::kExec};
 
 bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& report) noexcept {
   for (const ChildStep& s : steps) {

@@ -141,8 +141,13 @@ void ApplyCapabilities(const RunFlags& f, JobSpec& spec) {
 }
 
 // Docker's --security-opt KEY=VALUE: seccomp=PROFILE, apparmor=NAME, no-new-privileges (always
-// on: false is refused).
-Status ApplySecurity(const RunFlags& f, JobSpec& spec) {
+// on: false is refused); --landlock on|off.
+Status ApplySecurity(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
+  if (run.count("--landlock")) {
+    if (f.landlock != "on" && f.landlock != "off")
+      return Invalid(fmt::format("--landlock `{}`", f.landlock), "on or off");
+    spec.landlock = f.landlock == "on";
+  }
   for (const auto& opt : f.security_opts) {
     auto eq = opt.find('=');
     std::string key = opt.substr(0, eq);
@@ -240,7 +245,7 @@ Status ApplyResources(const CLI::App& run, const RunFlags& f, JobSpec& spec) {
   }
   if (auto s = ApplyDeviceLimits(f, l); !s) return s;
   ApplyCapabilities(f, spec);
-  if (auto s = ApplySecurity(f, spec); !s) return s;
+  if (auto s = ApplySecurity(run, f, spec); !s) return s;
   if (run.count("--cgroup-parent")) spec.cgroup_parent = f.cgroup_parent;
   if (run.count("--require-cgroup")) spec.require_cgroup = f.require_cgroup;
   return {};
@@ -366,6 +371,11 @@ static void AddSecurityFlags(CLI::App& run, RunFlags& f) {
                  "seccomp=PROFILE (default, strict, a JSON file, unconfined) [default], "
                  "apparmor=NAME, no-new-privileges [always on]")
       ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  run.add_option("--landlock", f.landlock,
+                 "Landlock: writes only beneath writable mounts; no abstract sockets or signals "
+                 "outside (on, off) [on]")
+      ->type_name("on|off")
       ->allow_extra_args(false);
   run.add_flag("--require-cgroup", f.require_cgroup,
                "Fail when a limit cannot be enforced by a cgroup");

@@ -23,6 +23,7 @@ struct RunFlags {
   std::string memory, memory_swap, pids_limit, cpus, cpu_weight, cpuset_cpus, cgroup_parent;
   bool require_cgroup = false;
   std::vector<std::string> cap_add, cap_drop, security_opts;
+  std::string landlock;
   std::vector<std::string> device_read_bps, device_write_bps, device_read_iops, device_write_iops;
   std::string stdin_path, stdout_path, stderr_path;
   std::string result_path;

@@ -3,11 +3,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace gaol {

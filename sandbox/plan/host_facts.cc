@@ -133,6 +133,7 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
     struct utsname u;
     if (uname(&u) == 0) facts.kernel_release = u.release;
   }
+  if (spec.landlock) facts.landlock_abi = landlock::Abi();
   if (spec.apparmor) {
     facts.apparmor = ReadFile("/sys/module/apparmor/parameters/enabled").starts_with("Y");
   }

@@ -335,6 +335,22 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
   return {};
 }
 
+// Writes stay allowed beneath the mounts planned writable (and everywhere on a writable root);
+// /proc is not one: its per-process files (mem, attr, oom_score_adj) are refused.
+landlock::LandlockPlan PlanLandlock(const Plan& plan, int abi) {
+  landlock::LandlockPlan out;
+  out.abi = abi;
+  out.handled_fs = landlock::WriteRights(abi);
+  out.scoped = abi >= 6 ? 0x3 : 0;  // abstract Unix sockets and signals
+  if (!plan.read_only_root) out.writable.push_back("/");
+  for (const MountOp& m : plan.mounts) {
+    bool writes = m.kind == MountOpKind::kTmpfs || m.kind == MountOpKind::kBind ||
+                  m.kind == MountOpKind::kDevpts;
+    if (writes && !m.read_only) out.writable.push_back(m.target);
+  }
+  return out;
+}
+
 // Built-in profiles were compiled at build time; a file is compiled here, for the capabilities
 // the job keeps (its includes/excludes) and this kernel (minKernel).
 Result<std::optional<seccomp::Filter>> PlanSeccomp(const JobSpec& spec, const HostFacts& facts,
@@ -447,6 +463,7 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   auto filter = PlanSeccomp(spec, facts, plan.keep_caps);
   if (!filter) return tl::unexpected(filter.error());
   plan.seccomp = std::move(*filter);
+  if (spec.landlock) plan.landlock = PlanLandlock(plan, facts.landlock_abi);
   if (spec.apparmor) {
     if (!facts.apparmor) {
       return Invalid(fmt::format("--security-opt apparmor={}", *spec.apparmor),
@@ -518,6 +535,11 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"warnings", plan.warnings},
           {"keep_caps", fmt::format("{:#x}", plan.keep_caps)},
           {"apparmor_exec", plan.apparmor_exec},
+          {"landlock",
+           {{"abi", plan.landlock.abi},
+            {"handled_fs", fmt::format("{:#x}", plan.landlock.handled_fs)},
+            {"scoped", plan.landlock.scoped},
+            {"writable", plan.landlock.writable}}},
           {"seccomp", plan.seccomp ? json{{"profile", plan.seccomp->profile},
                                           {"instructions", plan.seccomp->main.size()},
                                           {"overlay_instructions", plan.seccomp->overlay.size()},

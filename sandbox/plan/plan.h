@@ -14,8 +14,9 @@
 #include <vector>
 
 #include "sandbox/cgroup/cgroup.h"
-#include "sandbox/seccomp/compile.h"
 #include "sandbox/common/error.h"
+#include "sandbox/lsm/landlock.h"
+#include "sandbox/seccomp/compile.h"
 #include "sandbox/spec/job_spec.h"
 
 namespace gaol {
@@ -41,8 +42,9 @@ struct HostFacts {
   int last_cap = 40;                                 // /proc/sys/kernel/cap_last_cap
   std::optional<std::string> seccomp_file_text;      // the profile file, when one is named
   std::string kernel_release;                        // uname -r (a profile's minKernel)
-  bool seccomp_notify = true;  // the kernel has SECCOMP_RET_USER_NOTIF (5.0+)
-  bool apparmor = false;       // AppArmor is enabled in this kernel
+  bool seccomp_notify = true;                        // the kernel has SECCOMP_RET_USER_NOTIF (5.0+)
+  bool apparmor = false;                             // AppArmor is enabled in this kernel
+  int landlock_abi = 0;                              // 0: no Landlock
   const HostEntry* Find(const std::string& path) const;
 };
 
@@ -111,6 +113,7 @@ struct Plan {
   CgroupPlan cgroup;
   std::optional<seccomp::Filter> seccomp;  // none: unconfined
   std::string apparmor_exec;               // "exec NAME" for /proc/self/attr/apparmor/exec
+  landlock::LandlockPlan landlock;         // abi 0: not applied
   // Per limit asked for, what enforces it: "cgroup", "rlimit", "supervisor" or "none".
   std::map<std::string, std::string> enforcement;
   std::optional<double> time_limit_seconds;  // CPU time, checked by the supervisor with a cgroup

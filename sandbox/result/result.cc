@@ -78,12 +78,15 @@ nlohmann::json ResultToJson(const RunResult& r) {
           {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
           {"enforcement", r.enforcement},
           {"warnings", r.warnings},
+          {"landlock", r.landlock_abi < 0
+                           ? json(nullptr)
+                           : json{{"abi", r.landlock_abi}, {"enforced", r.landlock_abi > 0}}},
           {"seccomp",
-           r.seccomp_profile ? json{{"profile", *r.seccomp_profile},
-                                    {"syscall", r.seccomp_syscall ? json(*r.seccomp_syscall)
-                                                                  : json(nullptr)},
-                                    {"arch", r.seccomp_arch ? json(*r.seccomp_arch) : json(nullptr)}}
-                             : json(nullptr)},
+           r.seccomp_profile
+               ? json{{"profile", *r.seccomp_profile},
+                      {"syscall", r.seccomp_syscall ? json(*r.seccomp_syscall) : json(nullptr)},
+                      {"arch", r.seccomp_arch ? json(*r.seccomp_arch) : json(nullptr)}}
+               : json(nullptr)},
           {"accounting", r.accounting},
           {"systemd_scope", r.systemd_scope.empty() ? json(nullptr) : json(r.systemd_scope)},
           {"peak_memory_source", r.peak_memory_source},

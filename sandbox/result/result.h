@@ -57,6 +57,7 @@ struct RunResult {
   std::map<Step, double> launch_steps;  // seconds per step, parent's and child's
   std::optional<Error> error;
   // The seccomp profile loaded (none: unconfined) and, on seccomp_violation, the call refused.
+  int landlock_abi = -1;  // -1: --landlock off; 0: the kernel has none; else the ABI applied
   std::optional<std::string> seccomp_profile;
   std::optional<std::string> seccomp_syscall;  // "ptrace"; null when the kernel killed unnamed
   std::optional<std::string> seccomp_arch;     // "x86_64", "x86", "x32"

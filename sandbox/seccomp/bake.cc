@@ -34,8 +34,8 @@ int main() {
   int n = 0;
   for (auto name : gaol::seccomp::BuiltinProfileNames()) {
     std::string id = std::to_string(n++);
-    auto profile = gaol::seccomp::ParseProfile(*gaol::seccomp::BuiltinProfile(name),
-                                               std::string(name));
+    auto profile =
+        gaol::seccomp::ParseProfile(*gaol::seccomp::BuiltinProfile(name), std::string(name));
     if (!profile || Conditional(*profile)) {
       std::fprintf(stderr, "gaol-seccomp-bake: built-in `%.*s`: %s\n",
                    static_cast<int>(name.size()), name.data(),
@@ -57,13 +57,15 @@ int main() {
              std::to_string(f->unknown_names) + ");\n";
   }
   std::printf(
-      "[[maybe_unused]] Filter Make(const char* name, const sock_filter* main, std::size_t main_size,\n"
+      "[[maybe_unused]] Filter Make(const char* name, const sock_filter* main, std::size_t "
+      "main_size,\n"
       "            const sock_filter* overlay, std::size_t overlay_size, bool listener,\n"
       "            unsigned flags, unsigned rules, unsigned unknown) {\n"
       "  Filter f;\n  f.profile = name;\n  f.main.assign(main, main + main_size);\n"
       "  f.overlay.assign(overlay, overlay + overlay_size);\n  f.listener = listener;\n"
       "  f.flags = flags;\n  f.rules = rules;\n  f.unknown_names = unknown;\n  return f;\n}\n\n"
-      "}  // namespace\n\nstd::optional<Filter> BakedBuiltin([[maybe_unused]] std::string_view name) {\n%s"
+      "}  // namespace\n\nstd::optional<Filter> BakedBuiltin([[maybe_unused]] std::string_view "
+      "name) {\n%s"
       "  return std::nullopt;\n}\n\n}  // namespace gaol::seccomp\n",
       table.c_str());
   return 0;

@@ -191,9 +191,10 @@ Status ReadSecurity(const FieldReader& top, JobSpec& spec) {
   FieldReader reader(*v, "security");
   Status s = reader.CheckObject()
                  .and_then([&] {
-                   return reader.CheckKnown({"capabilities", "seccomp", "apparmor"});
+                   return reader.CheckKnown({"capabilities", "seccomp", "landlock", "apparmor"});
                  })
                  .and_then([&] { return reader.String("seccomp", spec.seccomp); })
+                 .and_then([&] { return reader.Bool("landlock", spec.landlock); })
                  .and_then([&] { return reader.OptString("apparmor", spec.apparmor); });
   if (!s) return s;
   const json* caps = reader.Find("capabilities");
@@ -312,6 +313,7 @@ json SpecToJson(const JobSpec& spec) {
       {"security",
        {{"capabilities", spec.capabilities},
         {"seccomp", spec.seccomp},
+        {"landlock", spec.landlock},
         {"apparmor", Optional(spec.apparmor)}}},
       {"cgroup_parent", Optional(spec.cgroup_parent)},
       {"require_cgroup", spec.require_cgroup},

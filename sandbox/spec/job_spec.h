@@ -104,12 +104,13 @@ struct JobSpec {
   std::vector<std::string> capabilities;      // kept; default none (Docker's names)
   // A built-in profile's name, a profile file (a path with a `/`), or "unconfined".
   std::string seccomp = "default";
-  std::optional<std::string> apparmor;  // an admin-loaded profile to switch to at exec
-  std::optional<std::string> cgroup_parent;   // a delegated cgroup v2 directory
-  bool require_cgroup = false;                // fail instead of falling back to rlimits
-  std::optional<std::string> stdin_path;      // null: /dev/null; "-": gaol's own stdin
-  std::optional<std::string> stdout_path;     // null: gaol's own stdout
-  std::optional<std::string> stderr_path;     // null: gaol's own stderr
+  bool landlock = true;                      // writes only where a writable mount is (Landlock)
+  std::optional<std::string> apparmor;       // an admin-loaded profile to switch to at exec
+  std::optional<std::string> cgroup_parent;  // a delegated cgroup v2 directory
+  bool require_cgroup = false;               // fail instead of falling back to rlimits
+  std::optional<std::string> stdin_path;     // null: /dev/null; "-": gaol's own stdin
+  std::optional<std::string> stdout_path;    // null: gaol's own stdout
+  std::optional<std::string> stderr_path;    // null: gaol's own stderr
   bool operator==(const JobSpec&) const = default;
 };
 

@@ -169,7 +169,21 @@ struct Listener {
     REQUIRE(bind(fd, addr, len) == 0);
     REQUIRE(listen(fd, 8) == 0);
   }
-  ~Listener() { close(fd); }
+  // A listener on the abstract Unix socket @name.
+  explicit Listener(const std::string& name) {
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    name.copy(addr.sun_path + 1, name.size());
+    *this = Listener(AF_UNIX, reinterpret_cast<sockaddr*>(&addr),
+                     static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size()));
+  }
+  Listener& operator=(Listener&& other) noexcept {
+    std::swap(fd, other.fd);
+    return *this;
+  }
+  ~Listener() {
+    if (fd >= 0) close(fd);
+  }
   bool Accepted() const {
     int conn = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (conn >= 0) close(conn);
@@ -287,11 +301,7 @@ TEST_CASE("reaching the network: a loopback listener on the host", "[escape]") {
 TEST_CASE("reaching an abstract Unix socket of the host", "[escape]") {
   std::string profile = Profile();
   std::string name = "gaol-escape-" + std::to_string(getpid());
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  name.copy(addr.sun_path + 1, name.size());
-  Listener listener(AF_UNIX, reinterpret_cast<sockaddr*>(&addr),
-                    static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size()));
+  Listener listener(name);
   Attack(profile, "abstract", {}, {name});
   CHECK_FALSE(listener.Accepted());
 }
@@ -309,4 +319,62 @@ TEST_CASE("/sys and /proc/sys writes", "[escape]") {
 
 TEST_CASE("cgroup file writes from inside (CVE-2022-0492 release_agent)", "[escape]") {
   Attack(Profile(), "cgroup", {});
+}
+
+// Where the job shares a namespace with the host, Landlock's scopes (ABI 6+) still keep it from
+// the host's abstract sockets and processes; --landlock off is the control that the attack works.
+TEST_CASE("Landlock scope: an abstract Unix socket of the host with --network host", "[escape]") {
+  std::string profile = Profile();
+  std::string name = "gaol-landlock-" + std::to_string(getpid());
+  Listener listener(name);
+  Attack(profile, "abstract", {}, {name}, {"--network", "host"});
+  CHECK_FALSE(listener.Accepted());
+  auto control = gaol::it::RunGaol(
+      AttackArgs(profile, "abstract", {name}, {"--network", "host", "--landlock", "off"}));
+  CHECK(control.Probe()["contained"] == false);
+  CHECK(listener.Accepted());
+}
+
+TEST_CASE("Landlock scope: kill() of a host process with --share pid", "[escape]") {
+  // Sharing the pid namespace the job sees host processes (pidfd_open works); it may not signal
+  // them.
+  std::string profile = Profile();
+  struct sigaction count = {}, old = {};
+  count.sa_handler = CountUsr1;
+  sigaction(SIGUSR1, &count, &old);
+  g_usr1_received = 0;
+  std::string pid = std::to_string(getpid());
+  auto run = gaol::it::RunGaol(AttackArgs(profile, "kill", {pid}, {"--share", "pid"}));
+  INFO(run.out << run.err);
+  CHECK(run.out.find("kill(" + pid + ", SIGUSR1): EPERM") != std::string::npos);
+  CHECK(g_usr1_received == 0);
+  auto control = gaol::it::RunGaol(
+      AttackArgs(profile, "kill", {pid}, {"--share", "pid", "--landlock", "off"}));
+  CHECK(control.out.find("BREACH kill(" + pid + ", SIGUSR1)") != std::string::npos);
+  CHECK(g_usr1_received == 1);
+  sigaction(SIGUSR1, &old, nullptr);
+}
+
+TEST_CASE("Landlock: writes only beneath writable mounts, not into /proc", "[escape]") {
+  std::string profile = Profile();
+  std::string dir = gaol::it::MakeTempDir(0777);
+  std::vector<std::string> cmd = {"-v",
+                                  dir + ":/data",
+                                  "--",
+                                  "/bin/sh",
+                                  "-c",
+                                  "echo a >/tmp/f && echo b >/data/f && echo c >/dev/null && "
+                                  "{ echo x >/proc/self/comm; echo comm=$?; }"};
+  std::vector<std::string> args = {"--security-opt", "seccomp=" + profile};
+  args.insert(args.end(), cmd.begin(), cmd.end());
+  auto run = gaol::it::RunGaol(args);
+  INFO(run.err);
+  CHECK(run.out == "comm=2\n");
+  CHECK(run.result["landlock"]["enforced"] == true);
+  CHECK(ReadFile(dir + "/f") == "b\n");
+  args.insert(args.begin(), {"--landlock", "off"});
+  auto off = gaol::it::RunGaol(args);
+  CHECK(off.out == "comm=0\n");
+  CHECK(off.result["landlock"].is_null());
+  gaol::it::RemoveTree(dir);
 }

@@ -76,6 +76,7 @@ TEST_CASE("bad flags are rejected before anything is created", "[bad_input]") {
       {{"--security-opt", "label=disable", "--", "/bin/true"}, "--security-opt"},
       {{"--security-opt", "no-new-privileges=false", "--", "/bin/true"}, "no-new-privileges"},
       {{"--security-opt", "apparmor=gaol-job", "--", "/bin/true"}, "AppArmor"},
+      {{"--landlock", "maybe", "--", "/bin/true"}, "--landlock"},
   };
   for (const auto& c : cases) CheckRejected(c);
 }
@@ -97,7 +98,7 @@ TEST_CASE("bad spec fields are rejected naming the field", "[bad_input]") {
       {R"({"command": ["/bin/true"], "bogus": true})", "bogus"},
       {R"({"command": ["/bin/true"],)", "valid JSON"},
       {R"({"command": ["/bin/true"], "security": {"seccomp": 5}})", "security.seccomp"},
-      {R"({"command": ["/bin/true"], "security": {"landlock": true}})", "security.landlock"},
+      {R"({"command": ["/bin/true"], "security": {"landlock": "yes"}})", "security.landlock"},
   };
   for (const auto& [text, named] : specs) {
     std::ofstream(dir + "/spec.json") << text;

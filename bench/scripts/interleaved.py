@@ -17,6 +17,9 @@ gaol = sys.argv[1]
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 commands = {
     "gaol run -- /bin/true": [gaol, "run", "--", "/bin/true"],
+    "gaol run --security-opt seccomp=unconfined --landlock off -- /bin/true":
+        [gaol, "run", "--security-opt", "seccomp=unconfined", "--landlock", "off", "--",
+         "/bin/true"],
     "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev /bin/true":
         ["/usr/bin/bwrap", "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev",
          "/dev", "/bin/true"],

@@ -110,7 +110,18 @@ bool ChangeOnExec(ChildContext& ctx, ChildReport& report) noexcept {
   bool ok = fd >= 0 && write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size());
   int err = errno;
   if (fd >= 0) close(fd);
-  return ok || ChildFail(report, Step::kCaps, err, "AppArmor `%s`", cmd.c_str());
+  if (ok) return true;
+  const char* name = cmd.c_str() + 5;  // after "exec "
+  // The kernel answers ENOENT for a name it has no profile for.
+  if (err == ENOENT && fd >= 0) {
+    return ChildFail(report, Step::kCaps, err,
+                     "AppArmor profile `%s` is not loaded (as root: apparmor_parser -r "
+                     "/etc/apparmor.d/%s)",
+                     name, name);
+  }
+  return ChildFail(report, Step::kCaps, err,
+                   "switch to AppArmor profile `%s` at exec (write /proc/self/attr/apparmor/exec)",
+                   name);
 }
 
 bool ApplyLandlock(ChildContext& ctx, ChildReport& report) noexcept {

@@ -13,6 +13,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# AppArmor (the kernel line enables it): its securityfs, and gaol's job profile loaded by root, as
+# an admin would, for `--security-opt apparmor=gaol-job` in the [vm] tests.
+mount -t securityfs securityfs /sys/kernel/security
+aa_load=$(/sbin/apparmor_parser -r /etc/apparmor.d/gaol-job 2>&1) || aa_load="apparmor_parser failed: $aa_load"
 # The scratch disk, for io.max: an ext2 at /data that uid 1000 may write.
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
   insmod /modules/$m.ko
@@ -79,6 +83,7 @@ if [ -z "$up" ]; then
   cat /tmp/systemd-user.log
 fi
 echo "GAOL-VM-BEGIN kernel $(cat /proc/sys/kernel/osrelease), controllers: $(cat $G/cgroup.controllers)"
+echo "LSMs: $(cat /sys/kernel/security/lsm); AppArmor: ${aa_load:+$aa_load; }profiles loaded: $(cat /sys/kernel/security/apparmor/profiles 2>&1 | tr '\n' ' ')"
 echo "systemd --user: ${up:+up after $up tries; }$(as_user /gaol/gaol check | grep systemd_user)"
 cd /tmp
 if [ "@FILTER@" = figures ]; then

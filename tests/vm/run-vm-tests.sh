@@ -4,7 +4,8 @@
 # boots an initramfs holding busybox, setpriv, gaol, the probe and the integration tests with
 # their libraries; its init mounts cgroup2, delegates a subtree to uid 1000 by chown (the kernel's
 # documented model), runs the [vm] and [cgroup] tests as uid 1000, prints their summary on the
-# console and powers off. This side turns the console into a pass/fail.
+# console and powers off. The kernel boots with AppArmor enabled and init loads gaol's job profile
+# (profiles/apparmor/gaol-job) with Debian's apparmor_parser, for the [vm] AppArmor tests. This side turns the console into a pass/fail.
 # Usage: tests/vm/run-vm-tests.sh BUILD_DIR [catch2 filter | figures]
 # `figures` runs tests/vm/figures.sh instead: each limit 10 times, summarised as limit vs measured.
 set -euo pipefail
@@ -14,6 +15,14 @@ filter=${2:-"[vm],[cgroup]~[timing]"}
 here=$(cd "$(dirname "$0")" && pwd)
 cache="$build/vm-cache"
 mkdir -p "$cache"
+
+# apparmor_parser and its configuration, from Debian's apparmor package, unpacked the same way.
+apparmor_pkg=$(ls "$cache"/apparmor_*.deb 2>/dev/null | head -n 1 || true)
+if [ -z "$apparmor_pkg" ]; then
+  (cd "$cache" && apt-get download apparmor >/dev/null 2>&1)
+  apparmor_pkg=$(ls "$cache"/apparmor_*.deb | head -n 1)
+fi
+[ -x "$cache/apparmor/sbin/apparmor_parser" ] || dpkg -x "$apparmor_pkg" "$cache/apparmor"
 
 # The kernel: Debian's linux-image-cloud-amd64, resolved to its versioned package and unpacked.
 kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
@@ -62,6 +71,13 @@ done
 ln -s ../dbus.socket "$units/sockets.target.wants/dbus.socket"
 echo 6761616c766d74696572000000000001 >"$root/etc/machine-id"
 install -m 0755 "$here/figures.sh" "$root/gaol/figures.sh"
+# AppArmor: the parser (init loads profiles/apparmor/gaol-job with it, as root, before the tests),
+# the package's /etc/apparmor.d (abi, tunables) and its pinned policy features.
+copy_with_libs "$cache/apparmor/sbin/apparmor_parser" /sbin/apparmor_parser
+cp -a "$cache/apparmor/etc/apparmor" "$cache/apparmor/etc/apparmor.d" "$root/etc/"
+mkdir -p "$root/usr/share"
+cp -a "$cache/apparmor/usr/share/apparmor-features" "$root/usr/share/"
+install -m 0644 "$here/../../profiles/apparmor/gaol-job" "$root/etc/apparmor.d/gaol-job"
 # The virtio block driver for the scratch disk is a module in the cloud kernel: in load order.
 mkdir -p "$root/modules"
 for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev \
@@ -82,7 +98,7 @@ truncate -s 64M "$cache/disk.img"
 timeout 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$cache/initrd.gz" \
   -drive file="$cache/disk.img",if=virtio,format=raw \
-  -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$console" 2>&1 || true
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init apparmor=1 lsm=landlock,lockdown,yama,apparmor" </dev/null >"$console" 2>&1 || true
 tr -d '\r' <"$console" | sed -n '/GAOL-VM-BEGIN/,/GAOL-VM-END/p'
 rc=$(tr -d '\r' <"$console" | sed -n 's/^GAOL-VM-END rc=\([0-9]*\).*/\1/p' | tail -n 1)
 if [ -z "$rc" ]; then

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -377,4 +378,27 @@ TEST_CASE("Landlock: writes only beneath writable mounts, not into /proc", "[esc
   CHECK(off.out == "comm=0\n");
   CHECK(off.result["landlock"].is_null());
   gaol::it::RemoveTree(dir);
+}
+
+TEST_CASE("CVE-2021-30465 a symlink planted in a rootfs cannot send gaol's set-up to a host path",
+          "[escape]") {
+  std::string dir = gaol::it::MakeTempDir(0755);
+  char victim_template[] = "/var/tmp/gaol-it-XXXXXX";
+  REQUIRE(mkdtemp(victim_template) != nullptr);
+  std::string victim = victim_template;
+  for (const char* sub : {"/proc", "/dev", "/probe", "/var", "/var/tmp"})
+    mkdir((dir + sub).c_str(), 0755);
+  mkdir((dir + victim).c_str(), 0755);
+  // /work in the rootfs points at a host directory by absolute path; gaol must create the workdir
+  // beneath it inside the rootfs (the link resolved within it), never on the host.
+  REQUIRE(symlink(victim.c_str(), (dir + "/work").c_str()) == 0);
+  auto run = gaol::it::RunProbe({"--rootfs", dir, "-w", "/work/x"}, {"report"});
+  INFO(run.err);
+  REQUIRE(run.exit_status == 0);
+  struct stat st;
+  CHECK(stat((victim + "/x").c_str(), &st) != 0);
+  CHECK(stat((dir + victim + "/x").c_str(), &st) == 0);
+  CHECK(run.Probe()["cwd"] == victim + "/x");
+  gaol::it::RemoveTree(dir);
+  gaol::it::RemoveTree(victim);
 }

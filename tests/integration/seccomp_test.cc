@@ -2,6 +2,7 @@
 // (Podman's, read in place from the shared test data), unconfined, and a violation's report.
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <fstream>
 
 #include "tests/integration/harness.h"
 
@@ -73,4 +74,21 @@ TEST_CASE("unconfined loads no filter", "[seccomp]") {
   CHECK(run.result["seccomp"].is_null());
   auto keyctl = Attack("unconfined", "keyctl");
   CHECK(keyctl.result["status"] != "seccomp_violation");
+}
+
+TEST_CASE("a profile that refuses write cannot stall the start: the job reports nothing past it",
+          "[seccomp]") {
+  std::string dir = gaol::it::MakeTempDir();
+  std::string profile = dir + "/no-write.json";
+  std::ofstream(profile) << R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+      {"names": ["write", "writev"], "action": "SCMP_ACT_KILL_PROCESS"}]})";
+  auto echo = RunGaol({"--security-opt", "seccomp=" + profile, "--", "/bin/echo", "hi"});
+  INFO(echo.err);
+  CHECK(echo.result["status"] == "seccomp_violation");
+  CHECK(echo.result["seccomp"]["syscall"] == "write");
+  // An exec failure past the filter is reported by PID 1, which the filter does not bind.
+  auto missing = RunGaol({"--security-opt", "seccomp=" + profile, "--", "/no/such/command"});
+  CHECK(missing.exit_status == 127);
+  CHECK(missing.result["error"]["step"] == "exec");
+  gaol::it::RemoveTree(dir);
 }

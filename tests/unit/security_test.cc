@@ -9,7 +9,7 @@
 using gaol::testing::Build;
 using gaol::testing::BuildError;
 
-TEST_CASE("--security-opt: seccomp, apparmor, no-new-privileges", "[flags][security]") {
+TEST_CASE("Flags: --security-opt seccomp, apparmor, no-new-privileges", "[flags][security]") {
   CHECK(Build({"true"}).seccomp == "default");
   CHECK(Build({"--security-opt", "seccomp=strict", "true"}).seccomp == "strict");
   CHECK(Build({"--security-opt=seccomp=unconfined", "true"}).seccomp == "unconfined");
@@ -25,7 +25,7 @@ TEST_CASE("--security-opt: seccomp, apparmor, no-new-privileges", "[flags][secur
   }
 }
 
-TEST_CASE("--landlock on|off", "[flags][security]") {
+TEST_CASE("Flags: --landlock on or off", "[flags][security]") {
   CHECK(Build({"true"}).landlock);
   CHECK_FALSE(Build({"--landlock", "off", "true"}).landlock);
   CHECK(Build({"--landlock=on", "true"}).landlock);

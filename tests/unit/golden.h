@@ -1,6 +1,6 @@
-// Golden files: text a test produces, compared with tests/unit/golden/<name>.json (the directory
-// is GAOL_GOLDEN_DIR). GAOL_UPDATE_GOLDEN=1 rewrites the files instead; read the diff before
-// committing it.
+// Golden files: text a test produces, compared with tests/unit/golden/<name>.json (or another
+// extension) (the directory is GAOL_GOLDEN_DIR). GAOL_UPDATE_GOLDEN=1 rewrites the files instead;
+// read the diff before committing it.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -11,13 +11,14 @@
 
 namespace gaol::testing {
 
-inline std::string GoldenPath(const std::string& name) {
-  return std::string(GAOL_GOLDEN_DIR) + "/" + name + ".json";
+inline std::string GoldenPath(const std::string& name, const std::string& ext = ".json") {
+  return std::string(GAOL_GOLDEN_DIR) + "/" + name + ext;
 }
 
 // Checks `actual` against the golden file `name`, or with GAOL_UPDATE_GOLDEN=1 writes it there.
-inline void CheckGolden(const std::string& name, const std::string& actual) {
-  const std::string path = GoldenPath(name);
+inline void CheckGolden(const std::string& name, const std::string& actual,
+                        const std::string& ext = ".json") {
+  const std::string path = GoldenPath(name, ext);
   const char* update = std::getenv("GAOL_UPDATE_GOLDEN");
   if (update && std::string(update) == "1") {
     std::ofstream out(path, std::ios::trunc);

@@ -114,12 +114,12 @@ bool ChangeOnExec(ChildContext& ctx, ChildReport& report) noexcept {
   const char* name = cmd.c_str() + 5;  // after "exec "
   // The kernel answers ENOENT for a name it has no profile for.
   if (err == ENOENT && fd >= 0) {
-    return ChildFail(report, Step::kCaps, err,
+    return ChildFail(report, Step::kAppArmor, err,
                      "AppArmor profile `%s` is not loaded (as root: apparmor_parser -r "
                      "/etc/apparmor.d/%s)",
                      name, name);
   }
-  return ChildFail(report, Step::kCaps, err,
+  return ChildFail(report, Step::kAppArmor, err,
                    "switch to AppArmor profile `%s` at exec (write /proc/self/attr/apparmor/exec)",
                    name);
 }
@@ -132,13 +132,13 @@ bool ApplyLandlock(ChildContext& ctx, ChildReport& report) noexcept {
 
 // The job's capabilities go last before exec: setting rlimits may need them.
 constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits},
-                                   {Step::kCaps, ChangeOnExec},
+                                   {Step::kAppArmor, ChangeOnExec},
                                    {Step::kCaps, DropCaps},
                                    {Step::kLandlock, ApplyLandlock}};
 constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
-constexpr Step kJobOrder[] = {Step::kRlimits, Step::kCaps, Step::kLandlock, Step::kSeccomp,
-                              Step::kExec};
+constexpr Step kJobOrder[] = {Step::kRlimits,  Step::kAppArmor, Step::kCaps,
+                              Step::kLandlock, Step::kSeccomp,  Step::kExec};
 
 bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& report) noexcept {
   for (const ChildStep& s : steps) {

@@ -485,6 +485,25 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   return plan;
 }
 
+namespace {
+
+nlohmann::json LandlockToJson(const landlock::LandlockPlan& l) {
+  return {{"abi", l.abi},
+          {"handled_fs", fmt::format("{:#x}", l.handled_fs)},
+          {"scoped", l.scoped},
+          {"writable", l.writable}};
+}
+
+nlohmann::json SeccompToJson(const std::optional<seccomp::Filter>& f) {
+  if (!f) return nullptr;
+  return {{"profile", f->profile},
+          {"instructions", f->main.size()},
+          {"overlay_instructions", f->overlay.size()},
+          {"listener", f->listener}};
+}
+
+}  // namespace
+
 nlohmann::json PlanToJson(const Plan& plan) {
   using nlohmann::json;
   static constexpr const char* kKinds[] = {"bind",    "tmpfs", "proc", "devpts",
@@ -535,16 +554,8 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"warnings", plan.warnings},
           {"keep_caps", fmt::format("{:#x}", plan.keep_caps)},
           {"apparmor_exec", plan.apparmor_exec},
-          {"landlock",
-           {{"abi", plan.landlock.abi},
-            {"handled_fs", fmt::format("{:#x}", plan.landlock.handled_fs)},
-            {"scoped", plan.landlock.scoped},
-            {"writable", plan.landlock.writable}}},
-          {"seccomp", plan.seccomp ? json{{"profile", plan.seccomp->profile},
-                                          {"instructions", plan.seccomp->main.size()},
-                                          {"overlay_instructions", plan.seccomp->overlay.size()},
-                                          {"listener", plan.seccomp->listener}}
-                                   : json(nullptr)},
+          {"landlock", LandlockToJson(plan.landlock)},
+          {"seccomp", SeccompToJson(plan.seccomp)},
           {"time_limit_seconds",
            plan.time_limit_seconds ? json(*plan.time_limit_seconds) : json(nullptr)}};
 }

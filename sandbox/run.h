@@ -19,6 +19,7 @@ class LaunchObserver {
 // Standard streams of the caller that the job's stdio defaults to.
 struct CallerStdio {
   int in = 0, out = 1, err = 2;
+  int cancel = -1;  // readable or hung up: the job is killed and its status is `cancelled`
 };
 
 RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},

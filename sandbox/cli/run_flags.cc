@@ -407,6 +407,12 @@ static void AddIoFlags(CLI::App& run, RunFlags& f) {
       ->type_name("FILE");
   run.add_option("--result-fd", f.result_fd, "Write the result JSON to this open descriptor")
       ->type_name("N");
+  run.add_option("--metrics-textfile", f.metrics_textfile,
+                 "Add this run to a node_exporter textfile (FILE.prom, merged under a lock)")
+      ->type_name("FILE");
+  run.add_option("--metrics-push", f.metrics_push,
+                 "Push this run's metrics to a Pushgateway (job=gaol, instance=hostname)")
+      ->type_name("URL");
   run.add_flag("-q,--quiet", f.quiet, "No message from gaol itself on stderr");
 }
 

@@ -28,6 +28,7 @@ struct RunFlags {
   std::string stdin_path, stdout_path, stderr_path;
   std::string result_path;
   int result_fd = -1;
+  std::string metrics_textfile, metrics_push;
   bool quiet = false;
   // What follows the flags: CLI11 leaves it in run's remaining() or, after `--`, in the parent's.
   std::vector<std::string> command;

@@ -27,6 +27,8 @@ std::string_view RunStatusName(RunStatus status) {
       return "output_limit";
     case RunStatus::kSeccompViolation:
       return "seccomp_violation";
+    case RunStatus::kCancelled:
+      return "cancelled";
     case RunStatus::kSetupError:
       return "setup_error";
   }

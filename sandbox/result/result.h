@@ -25,6 +25,7 @@ enum class RunStatus {
   kWallTimeLimit,
   kOutputLimit,
   kSeccompViolation,
+  kCancelled,  // gaol serve's DELETE /v1/jobs/{id}: killed on request
   kSetupError,
 };
 

@@ -33,6 +33,7 @@ enum Source : std::uint64_t {
   kCpuCheck,
   kMemorySample,
   kSeccompNotify,
+  kCancel,
 };
 
 // Kernels before 5.19 have no memory.peak: memory.current is sampled this often instead.
@@ -304,6 +305,13 @@ void Loop::Dispatch(Source source, int res) {
     case kDrainDeadline:
       if (res == -ETIME) drained_ = true;
       break;
+    case kCancel:
+      // Readable or hung up: whoever holds the other end (gaol serve) wants the job gone.
+      if (res > 0 && !exited_) {
+        outcome_.cancelled = true;
+        Kill();
+      }
+      break;
   }
 }
 
@@ -323,6 +331,11 @@ Result<SuperviseOutcome> Loop::Run() {
   Read(kStderr, err_.fd, err_.buf.data(), err_.buf.size());
   ReadReport();
   if (req_.signal_fd >= 0) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
+  if (req_.cancel_fd >= 0) {
+    io_uring_sqe* cancel = Sqe();
+    io_uring_prep_poll_add(cancel, req_.cancel_fd, POLLIN);
+    io_uring_sqe_set_data64(cancel, kCancel);
+  }
   while (!Done() && !drained_) {
     io_uring_submit(&ring_);
     io_uring_cqe* cqe;

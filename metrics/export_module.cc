@@ -1,0 +1,93 @@
+// gaol-metrics.so: what `gaol run --metrics-textfile/--metrics-push` loads after a run. The run's
+// figures arrive as a plain-C struct and become one JobMetrics observation.
+#include <fmt/format.h>
+#include <prometheus/gateway.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <regex>
+
+#include "metrics/job_metrics.h"
+#include "metrics/textfile.h"
+#include "sandbox/cli/metrics_export.h"
+
+namespace {
+
+using gaol::RunResult;
+using gaol::RunStatus;
+using gaol::Step;
+
+RunResult FromFigures(const GaolRunFigures& f) {
+  RunResult r;
+  for (int s = 0; s <= static_cast<int>(RunStatus::kSetupError); ++s) {
+    if (gaol::RunStatusName(static_cast<RunStatus>(s)) == f.status)
+      r.status = static_cast<RunStatus>(s);
+  }
+  auto step_of = [](std::string_view name) {
+    for (std::size_t i = 0; i < gaol::kStepCount; ++i) {
+      if (gaol::kStepNames[i] == name) return static_cast<Step>(i);
+    }
+    return Step::kValidate;
+  };
+  if (f.error_step) r.error = gaol::Error{step_of(f.error_step), 0, "", "", ""};
+  r.launch_total_seconds = f.launch_total_seconds;
+  r.wall_time_seconds = f.wall_time_seconds;
+  r.cpu_time_seconds = f.cpu_time_seconds;
+  r.peak_memory_bytes = f.peak_memory_bytes;
+  for (std::size_t i = 0; i < f.step_count; ++i)
+    r.launch_steps[step_of(f.step_names[i])] = f.step_seconds[i];
+  return r;
+}
+
+// http://HOST:PORT[/] -> host and port, as prometheus::Gateway takes them.
+bool SplitUrl(const std::string& url, std::string& host, std::string& port) {
+  static const std::regex kUrl(R"(^(https?://[^/:]+|https?://\[[^\]]+\]):([0-9]+)/?$)");
+  std::smatch m;
+  if (!std::regex_match(url, m, kUrl)) return false;
+  host = m[1];
+  port = m[2];
+  return true;
+}
+
+int Failed(char* error, std::size_t size, const std::string& message) {
+  std::snprintf(error, size, "%s", message.c_str());
+  return -1;
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int gaol_metrics_export(
+    const GaolRunFigures* figures, const char* textfile, const char* push_url, char* error,
+    std::size_t error_size) {
+  try {
+    auto registry = std::make_shared<prometheus::Registry>();
+    gaol::metrics::JobMetrics metrics(registry);
+    metrics.OnStarted();
+    metrics.OnFinished(FromFigures(*figures));
+    if (textfile && *textfile) {
+      auto merged =
+          gaol::metrics::MergeIntoTextfile(textfile, gaol::metrics::TextExposition(*registry));
+      if (!merged) return Failed(error, error_size, merged.error().Message());
+    }
+    if (push_url && *push_url) {
+      std::string host, port;
+      if (!SplitUrl(push_url, host, port)) {
+        return Failed(error, error_size,
+                      fmt::format("--metrics-push `{}`: expected http://HOST:PORT", push_url));
+      }
+      char hostname[256] = {};
+      gethostname(hostname, sizeof hostname - 1);
+      prometheus::Gateway gateway(host, port, "gaol", {{"instance", hostname}});
+      gateway.RegisterCollectable(registry);
+      int code = gateway.PushAdd();
+      if (code < 200 || code >= 300) {
+        return Failed(error, error_size,
+                      fmt::format("push to {}: {}", push_url,
+                                  code < 0 ? "no connection" : fmt::format("HTTP {}", code)));
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    return Failed(error, error_size, e.what());
+  }
+}

@@ -1,0 +1,69 @@
+#include "sandbox/cli/metrics_export.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <vector>
+
+namespace gaol::cli {
+namespace {
+
+std::string OwnDirectory() {
+  std::array<char, 4096> buf{};
+  ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n <= 0) return ".";
+  std::string exe(buf.data(), static_cast<std::size_t>(n));
+  return exe.substr(0, exe.rfind('/'));
+}
+
+Result<GaolMetricsExportFn> LoadExporter() {
+  std::string dir = OwnDirectory();
+  std::string tried;
+  for (const std::string& path : {dir + "/gaol-metrics.so", dir + "/../lib/gaol/gaol-metrics.so"}) {
+    if (access(path.c_str(), R_OK) != 0) {
+      tried += (tried.empty() ? "" : ", ") + path;
+      continue;
+    }
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return Fail(Step::kCleanup, fmt::format("load {}", path), dlerror() ?: "", 0);
+    void* fn = dlsym(lib, kGaolMetricsExportSymbol);
+    if (!fn)
+      return Fail(Step::kCleanup, fmt::format("find {} in", kGaolMetricsExportSymbol), path, 0);
+    return reinterpret_cast<GaolMetricsExportFn>(fn);
+  }
+  return Fail(Step::kCleanup, "find gaol's metrics module (install it beside gaol)", tried, 0);
+}
+
+}  // namespace
+
+Status ExportMetrics(const RunResult& result, const std::string& textfile,
+                     const std::string& push_url) {
+  auto exporter = LoadExporter();
+  if (!exporter) return tl::unexpected(exporter.error());
+  std::string status(RunStatusName(result.status));
+  std::string error_step = result.error ? std::string(StepName(result.error->step)) : "";
+  std::vector<const char*> names;
+  std::vector<double> seconds;
+  for (const auto& [step, s] : result.launch_steps) {
+    names.push_back(StepName(step).data());  // kStepNames are NUL-terminated literals
+    seconds.push_back(s);
+  }
+  GaolRunFigures figures{status.c_str(),
+                         result.error ? error_step.c_str() : nullptr,
+                         result.launch_total_seconds,
+                         result.wall_time_seconds,
+                         result.cpu_time_seconds,
+                         result.peak_memory_bytes,
+                         names.size(),
+                         names.data(),
+                         seconds.data()};
+  std::array<char, 512> error{};
+  if ((*exporter)(&figures, textfile.c_str(), push_url.c_str(), error.data(), error.size()) != 0) {
+    return Fail(Step::kCleanup, "export metrics", error.data(), 0);
+  }
+  return {};
+}
+
+}  // namespace gaol::cli

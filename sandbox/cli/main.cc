@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "sandbox/cli/commands.h"
+#include "sandbox/cli/metrics_export.h"
 
 namespace gaol::cli {
 
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   for (int fd = 0; fd < 3; ++fd) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
+  // `gaol serve` is its own binary, so its HTTP and Prometheus libraries never load on `gaol run`.
+  if (argc > 1 && std::string_view(argv[1]) == "serve") return gaol::cli::ExecServe(argc, argv);
   // A closed reader of the job's output must not kill gaol before it reports.
   signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gaol: run an untrusted command in a rootless sandbox and report what it used",
@@ -35,6 +38,9 @@ int main(int argc, char** argv) {
   CLI::App* check =
       app.add_subcommand("check", "Report what this host supports, with the fix for each gap");
   check->add_flag("--json", check_json, "Print the report as JSON (gaol.check/v1)");
+  app.add_subcommand("serve",
+                     "HTTP JSON API for judges: gaol serve --listen 127.0.0.1:8480 "
+                     "(gaol serve --help for its options)");
   CLI::App* profile = app.add_subcommand("profile", "The built-in seccomp profiles");
   profile->require_subcommand(1);
   profile->add_subcommand("list", "Name, default action and size of each built-in profile");

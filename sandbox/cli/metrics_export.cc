@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
 namespace gaol::cli {
@@ -18,10 +20,15 @@ std::string OwnDirectory() {
   return exe.substr(0, exe.rfind('/'));
 }
 
-Result<GaolMetricsExportFn> LoadExporter() {
+// gaol's companion files: beside gaol in the build tree, in ../lib/gaol when installed.
+std::vector<std::string> Companion(const std::string& name) {
   std::string dir = OwnDirectory();
+  return {dir + "/" + name, dir + "/../lib/gaol/" + name};
+}
+
+Result<GaolMetricsExportFn> LoadExporter() {
   std::string tried;
-  for (const std::string& path : {dir + "/gaol-metrics.so", dir + "/../lib/gaol/gaol-metrics.so"}) {
+  for (const std::string& path : Companion("gaol-metrics.so")) {
     if (access(path.c_str(), R_OK) != 0) {
       tried += (tried.empty() ? "" : ", ") + path;
       continue;
@@ -37,6 +44,20 @@ Result<GaolMetricsExportFn> LoadExporter() {
 }
 
 }  // namespace
+
+int ExecServe(int argc, char** argv) {
+  std::vector<char*> args;
+  std::string name = "gaol-serve";
+  args.push_back(name.data());
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  for (const auto& path : Companion("gaol-serve")) execv(path.c_str(), args.data());
+  std::fprintf(stderr,
+               "gaol: serve: cannot run gaol-serve (%s; looked beside gaol and in "
+               "../lib/gaol)\n",
+               std::strerror(errno));
+  return 125;
+}
 
 Status ExportMetrics(const RunResult& result, const std::string& textfile,
                      const std::string& push_url) {

@@ -1,0 +1,187 @@
+// gaol-serve: `gaol serve` (gaol execs this binary, so the HTTP server, Prometheus and their
+// libraries never load on `gaol run`'s start path). Wires metrics/' JobMetrics into the server as
+// its observer; also the fork server's entry point (--fork-server-fd, internal).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "metrics/job_metrics.h"
+#include "sandbox/serve/fork_server.h"
+#include "sandbox/serve/server.h"
+#include "sandbox/spec/units.h"
+
+namespace {
+
+using gaol::Error;
+
+class PrometheusObserver : public gaol::serve::ServeObserver {
+ public:
+  PrometheusObserver() : registry_(std::make_shared<prometheus::Registry>()), metrics_(registry_) {}
+  void OnStarted() override { metrics_.OnStarted(); }
+  void OnFinished(const gaol::RunResult& r) override { metrics_.OnFinished(r); }
+  void OnRejected(std::string_view reason) override { metrics_.OnRejected(reason); }
+  void SetQueued(double jobs) override { metrics_.SetQueued(jobs); }
+  std::string Exposition() override { return gaol::metrics::TextExposition(*registry_); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  gaol::metrics::JobMetrics metrics_;
+};
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "gaol serve: %s\n", message.c_str());
+  return 125;
+}
+
+std::string OwnExe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "gaol-serve";
+}
+
+// gaol itself, for GET /v1/check: beside gaol-serve (the build tree) or in ../../bin (installed).
+std::string FindGaol(const std::string& exe) {
+  std::string dir = exe.substr(0, exe.rfind('/'));
+  for (const std::string& path : {dir + "/gaol", dir + "/../../bin/gaol"}) {
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "gaol";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
+  }
+  if (argc == 3 && std::string(argv[1]) == "--fork-server-fd") {
+    return gaol::serve::ForkServerMain(std::atoi(argv[2]));
+  }
+  CLI::App app{
+      "gaol serve: the HTTP JSON API for judges (POST /v1/run, /v1/jobs, GET /metrics, ...)",
+      "gaol serve"};
+  std::string listen = "127.0.0.1:8480", max_body = "32m", limits_file, token_file, work_dir,
+              drain = "30s";
+  unsigned max_concurrent = std::max(1u, std::thread::hardware_concurrency());
+  unsigned max_queue = 64;
+  app.add_option("--listen", listen, "HOST:PORT (port 0: any free one) or unix:PATH")
+      ->capture_default_str();
+  app.add_option("--max-concurrent", max_concurrent, "Jobs running at once [the number of CPUs]");
+  app.add_option("--max-queue", max_queue, "Jobs waiting for a slot; more get 429")
+      ->capture_default_str();
+  app.add_option("--max-body", max_body, "Largest request body; larger gets 413")
+      ->capture_default_str();
+  app.add_option("--limits-file", limits_file,
+                 "Operator defaults, ceilings and allowances (gaol.limits/v1 JSON)");
+  app.add_option(
+      "--token-file", token_file,
+      "Require `Authorization: Bearer TOKEN` (the file's first line) on all but /healthz");
+  app.add_option("--work-dir", work_dir, "Where job directories are made [$TMPDIR or /tmp]");
+  app.add_option("--drain-timeout", drain,
+                 "On SIGTERM, how long running jobs may finish before they are cancelled")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return Usage(std::string(e.what()) + " (see gaol serve --help)");
+  }
+  gaol::serve::ServeOptions options;
+  options.listen = listen;
+  options.max_concurrent = max_concurrent;
+  options.max_queue = max_queue;
+  if (max_concurrent == 0) return Usage("--max-concurrent `0`: expected at least 1");
+  auto body = gaol::ParseSize(max_body);
+  if (!body || *body == 0)
+    return Usage("--max-body `" + max_body + "`: expected a size (64k, 32m)");
+  options.max_body_bytes = *body;
+  auto drain_seconds = gaol::ParseDuration(drain);
+  if (!drain_seconds) return Usage("--drain-timeout `" + drain + "`: expected a duration (30s)");
+  options.drain_seconds = *drain_seconds;
+  if (!listen.starts_with("unix:")) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon == 0 ||
+        listen.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+        colon + 1 == listen.size() || std::atoi(listen.c_str() + colon + 1) > 65535) {
+      return Usage("--listen `" + listen + "`: expected HOST:PORT or unix:PATH");
+    }
+  } else if (listen.size() == 5) {
+    return Usage("--listen `unix:`: expected unix:PATH");
+  }
+  if (!limits_file.empty()) {
+    auto policy = gaol::serve::LoadPolicy(limits_file);
+    if (!policy) return Usage(policy.error().Message());
+    options.policy = std::move(*policy);
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::getline(in, options.token);
+    while (!options.token.empty() && std::isspace(static_cast<unsigned char>(options.token.back())))
+      options.token.pop_back();
+    if (!in && options.token.empty()) {
+      return Usage("--token-file `" + token_file + "`: expected a readable file");
+    }
+    if (options.token.size() < 16) {
+      return Usage("--token-file `" + token_file + "`: expected a token of 16 characters or more");
+    }
+  }
+  if (work_dir.empty()) work_dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  std::string root = work_dir + "/gaol-serve-XXXXXX";
+  if (!mkdtemp(root.data())) {
+    return Usage("--work-dir `" + work_dir + "`: expected a writable directory (" +
+                 std::strerror(errno) + ")");
+  }
+  options.work_root = root;
+  options.exe = OwnExe();
+  options.gaol = FindGaol(options.exe);
+
+  // SIGTERM and SIGINT drain; blocked before any thread, so only sigwait below sees them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  // Runners orphaned by a fork server crash come back to the server, whose SIGCHLD is ignored:
+  // the kernel reaps them.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  signal(SIGCHLD, SIG_IGN);
+
+  // The fork server first: before any thread exists.
+  gaol::serve::ForkServer fork_server(options.exe);
+  if (auto s = fork_server.Start(); !s) {
+    rmdir(root.c_str());
+    return Usage(s.error().Message());
+  }
+  PrometheusObserver observer;
+  int status = 0;
+  {
+    gaol::serve::Server server(options, observer);
+    if (auto s = server.Start(fork_server); !s) {
+      fork_server.Stop();
+      rmdir(root.c_str());
+      return Usage(s.error().Message());
+    }
+    std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u%s)\n",
+                 server.BoundAddress().c_str(), options.max_concurrent, options.max_queue,
+                 options.token.empty() ? "" : ", token required");
+    std::thread http([&] { server.Serve(); });
+    int sig = 0;
+    sigwait(&stop, &sig);
+    std::fprintf(stderr, "gaol serve: %s: draining\n", sigabbrev_np(sig));
+    server.Drain();
+    http.join();
+  }
+  fork_server.Stop();
+  if (listen.starts_with("unix:")) unlink(listen.c_str() + 5);
+  rmdir(root.c_str());
+  std::fprintf(stderr, "gaol serve: stopped\n");
+  return status;
+}

@@ -1,0 +1,199 @@
+#include "sandbox/serve/fork_server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+#include "sandbox/serve/runner.h"
+
+extern char** environ;
+
+namespace gaol::serve {
+namespace {
+
+struct Reply {
+  pid_t pid;
+  int err;
+};
+
+// Sends `data` with up to three descriptors.
+bool SendWithFds(int sock, const void* data, std::size_t len, const int* fds, std::size_t nfds) {
+  iovec iov = {const_cast<void*>(data), len};
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (nfds > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+  }
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(len);
+}
+
+// Receives into `data`; the descriptors that came with it go to `fds` (CLOEXEC). Returns the
+// byte count, 0 at EOF, -1 on error.
+ssize_t ReceiveWithFds(int sock, void* data, std::size_t len, std::array<int, 3>& fds,
+                       std::size_t& nfds) {
+  iovec iov = {data, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  nfds = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (nfds < fds.size()) {
+        fds[nfds++] = fd;
+      } else {
+        close(fd);
+      }
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+int ForkServerMain(int sock) {
+  // Runners are reaped by the kernel: their result travels on the pipe, not in an exit status.
+  signal(SIGCHLD, SIG_IGN);
+  // The server's SIGTERM drains; it must not reach the fork server or the runners directly.
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  for (;;) {
+    std::uint64_t seq = 0;
+    std::array<int, 3> fds{};
+    std::size_t nfds = 0;
+    ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds, nfds);
+    if (n <= 0) return 0;  // the server closed its end: done
+    Reply reply = {-1, 0};
+    if (nfds != 3) {
+      reply.err = EBADMSG;
+    } else {
+      pid_t pid = fork();
+      if (pid == 0) {
+        close(sock);
+        signal(SIGCHLD, SIG_DFL);  // the runner reaps its sandbox with rusage
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        setpgid(0, 0);  // a signal to the server's process group stays out of the jobs
+        _exit(RunnerMain(fds[0], fds[1], fds[2]));
+      }
+      reply = {pid, pid < 0 ? errno : 0};
+    }
+    UniqueFd pidfd(reply.pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, reply.pid, 0)) : -1);
+    for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+    int out = pidfd.Get();
+    if (!SendWithFds(sock, &reply, sizeof reply, &out, pidfd ? 1 : 0)) return 0;
+  }
+}
+
+Status ForkServer::Start() {
+  std::lock_guard lock(mu_);
+  return StartLocked();
+}
+
+Status ForkServer::StartLocked() {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return Fail(Step::kClone, "socketpair", "fork server");
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, theirs.Get(), 3);
+  // Nothing of the server's (sockets, pipes of other jobs) reaches the fork server.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string fd_arg = "3";
+  char* argv[] = {exe_.data(), const_cast<char*>("--fork-server-fd"), fd_arg.data(), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, exe_.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Fail(Step::kClone, "spawn the fork server", exe_, rc);
+  pidfd_.Reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd_) return Fail(Step::kClone, "pidfd_open", "fork server");
+  pid_ = pid;
+  sock_ = std::move(ours);
+  return {};
+}
+
+Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
+  std::lock_guard lock(mu_);
+  static std::uint64_t seq = 0;
+  ++seq;
+  int fds[3] = {request_fd, result_w, cancel_r};
+  if (!sock_ || !SendWithFds(sock_.Get(), &seq, sizeof seq, fds, 3)) {
+    return Fail(Step::kClone, "send a job to the fork server", "", errno ? errno : EPIPE);
+  }
+  Reply reply = {};
+  std::array<int, 3> got{};
+  std::size_t nfds = 0;
+  ssize_t n = ReceiveWithFds(sock_.Get(), &reply, sizeof reply, got, nfds);
+  if (n != static_cast<ssize_t>(sizeof reply)) {
+    for (std::size_t i = 0; i < nfds; ++i) close(got[i]);
+    return Fail(Step::kClone, "the fork server ended while forking the job's runner", "",
+                n < 0 ? errno : EPIPE);
+  }
+  if (reply.pid < 0) return Fail(Step::kClone, "fork the job's runner", "", reply.err);
+  Runner runner;
+  runner.pid = reply.pid;
+  if (nfds > 0) runner.pidfd.Reset(got[0]);
+  for (std::size_t i = 1; i < nfds; ++i) close(got[i]);
+  return runner;
+}
+
+Status ForkServer::Restart() {
+  std::lock_guard lock(mu_);
+  sock_.Reset();
+  if (pid_ > 0) waitpid(pid_, nullptr, WNOHANG);
+  ++restarts_;
+  return StartLocked();
+}
+
+void ForkServer::Stop() {
+  std::lock_guard lock(mu_);
+  sock_.Reset();  // EOF: the fork server returns
+  if (pid_ > 0) {
+    // The server's SIGCHLD may be ignored (auto-reaped): wait on the pidfd, bounded.
+    pollfd p = {pidfd_.Get(), POLLIN, 0};
+    if (pidfd_) poll(&p, 1, 2000);
+    waitpid(pid_, nullptr, WNOHANG);
+  }
+  pidfd_.Reset();
+  pid_ = -1;
+}
+
+}  // namespace gaol::serve

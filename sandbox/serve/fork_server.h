@@ -1,0 +1,52 @@
+// The fork server (DESIGN.md, "Process model"): a single-threaded process, started before the
+// server has any thread, that forks one runner per job. A child of a multi-threaded process may
+// not touch malloc or locks; a child of this one may run the whole launch pipeline. The server
+// sends it three descriptors per job over a SOCK_SEQPACKET socket (the request memfd, the result
+// pipe's write end, the cancel pipe's read end) and gets the runner's pid and pidfd back.
+#pragma once
+
+#include <sys/types.h>
+
+#include <mutex>
+#include <string>
+
+#include "sandbox/common/error.h"
+#include "sandbox/common/unique_fd.h"
+
+namespace gaol::serve {
+
+// The fork server's own loop, on descriptor `sock`; returns when the server closes it.
+int ForkServerMain(int sock);
+
+struct Runner {
+  pid_t pid = -1;
+  UniqueFd pidfd;  // may be invalid if the runner was already gone when asked
+};
+
+// The server's side. Launch may be called from any thread; one launch at a time.
+class ForkServer {
+ public:
+  // `exe` is run as `exe --fork-server-fd 3` (spawned, so it can be restarted from a threaded
+  // process).
+  explicit ForkServer(std::string exe) : exe_(std::move(exe)) {}
+  ~ForkServer() { Stop(); }
+
+  Status Start();
+  Result<Runner> Launch(int request_fd, int result_w, int cancel_r);
+  // After the fork server died: a new one. Runners it forked keep running.
+  Status Restart();
+  void Stop();
+  pid_t Pid() const { return pid_; }
+  int PidFd() const { return pidfd_.Get(); }
+  unsigned Restarts() const { return restarts_; }
+
+ private:
+  Status StartLocked();
+  std::string exe_;
+  std::mutex mu_;
+  UniqueFd sock_, pidfd_;
+  pid_t pid_ = -1;
+  unsigned restarts_ = 0;
+};
+
+}  // namespace gaol::serve

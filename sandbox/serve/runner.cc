@@ -1,0 +1,191 @@
+#include "sandbox/serve/runner.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "sandbox/common/unique_fd.h"
+#include "sandbox/run.h"
+#include "sandbox/serve/request.h"
+
+namespace gaol::serve {
+namespace {
+
+using nlohmann::json;
+
+bool WriteAll(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+std::string ReadFd(int fd, std::uint64_t limit, bool* truncated) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > limit) {
+      out.resize(limit);
+      if (truncated) *truncated = true;
+      break;
+    }
+  }
+  return out;
+}
+
+// Opens `path` beneath `dir` without following any symlink the job may have planted.
+UniqueFd OpenBeneath(int dir, const std::string& path, int flags, mode_t mode = 0) {
+  open_how how = {};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
+  how.mode = flags & O_CREAT ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return UniqueFd(static_cast<int>(syscall(SYS_openat2, dir, path.c_str(), &how, sizeof how)));
+}
+
+Status Place(int work, const InlineFile& f) {
+  // Parent directories first, one component at a time, beneath the job directory.
+  for (std::size_t slash = f.path.find('/'); slash != std::string::npos;
+       slash = f.path.find('/', slash + 1)) {
+    std::string parent = f.path.substr(0, slash);
+    if (mkdirat(work, parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Fail(Step::kOpenIo, "mkdir for files", parent);
+    }
+  }
+  UniqueFd fd = OpenBeneath(work, f.path, O_WRONLY | O_CREAT | O_EXCL, f.mode);
+  if (!fd) return Fail(Step::kOpenIo, "create", f.path);
+  if (!WriteAll(fd.Get(), f.content)) return Fail(Step::kOpenIo, "write", f.path);
+  // The umask must not take bits the request asked for.
+  if (fchmod(fd.Get(), f.mode) != 0) return Fail(Step::kOpenIo, "chmod", f.path);
+  return {};
+}
+
+json Collect(int work, const std::string& path, std::uint64_t limit) {
+  UniqueFd fd = OpenBeneath(work, path, O_RDONLY);
+  struct stat st = {};
+  if (!fd || fstat(fd.Get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return {{"error", fd && !S_ISREG(st.st_mode) ? "not a regular file" : std::strerror(errno)}};
+  }
+  bool truncated = false;
+  json out = BytesToJson(ReadFd(fd.Get(), limit, &truncated));
+  out["bytes"] = st.st_size;
+  out["truncated"] = truncated;
+  return out;
+}
+
+json Captured(const std::string& path, std::uint64_t limit) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  bool truncated = false;
+  std::string bytes = fd ? ReadFd(fd.Get(), limit, &truncated) : "";
+  json out = BytesToJson(bytes);
+  out["truncated"] = truncated;
+  return out;
+}
+
+// Removes what the job left, whatever modes it set: directories are made searchable first.
+void RemoveTree(int parent, const char* name) {
+  UniqueFd dir(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir && errno == EACCES) {
+    fchmodat(parent, name, 0700, 0);
+    dir.Reset(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  }
+  if (!dir) {
+    unlinkat(parent, name, 0);
+    return;
+  }
+  fchmod(dir.Get(), 0700);
+  DIR* d = fdopendir(dup(dir.Get()));
+  if (d) {
+    while (dirent* e = readdir(d)) {
+      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+      if (e->d_type == DT_DIR) {
+        RemoveTree(dir.Get(), e->d_name);
+      } else {
+        unlinkat(dir.Get(), e->d_name, 0);
+      }
+    }
+    closedir(d);
+  }
+  unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+json SetupError(const Error& e) {
+  RunResult r;
+  r.status = RunStatus::kSetupError;
+  r.error = e;
+  return ResultToJson(r);
+}
+
+json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
+  JobSpec& spec = request.spec;
+  bool inline_io = !request.files.empty() || !request.collect.empty();
+  std::string work = dir + "/work";
+  UniqueFd work_fd;
+  if (inline_io) {
+    if (mkdir(work.c_str(), 0755) != 0)
+      return SetupError(Fail(Step::kOpenIo, "mkdir", work).value());
+    work_fd.Reset(open(work.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (const auto& f : request.files) {
+      if (auto s = Place(work_fd.Get(), f); !s) return SetupError(s.error());
+    }
+    spec.mounts.push_back({MountType::kBind, work, spec.workdir, false, std::nullopt});
+    if (spec.stdin_path) spec.stdin_path = work + "/" + *spec.stdin_path;
+  }
+  spec.stdout_path = dir + "/stdout";
+  spec.stderr_path = dir + "/stderr";
+  RunResult result = RunJob(spec, CallerStdio{0, 1, 2, cancel_fd});
+  json out = ResultToJson(result);
+  out["stdout"] = Captured(*spec.stdout_path, request.collect_limit_bytes);
+  out["stderr"] = Captured(*spec.stderr_path, request.collect_limit_bytes);
+  if (!request.collect.empty()) {
+    json files = json::object();
+    for (const auto& path : request.collect) {
+      files[path] = Collect(work_fd.Get(), path, request.collect_limit_bytes);
+    }
+    out["files"] = std::move(files);
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunnerMain(int request_fd, int result_fd, int cancel_fd) {
+  std::string text;
+  if (lseek(request_fd, 0, SEEK_SET) == 0) text = ReadFd(request_fd, 1ULL << 40, nullptr);
+  close(request_fd);
+  json value = json::parse(text, nullptr, false);
+  auto request = value.is_discarded() ? Invalid("runner request", "JSON") : RequestFromJson(value);
+  json out;
+  if (!request) {
+    out = SetupError(request.error());
+  } else {
+    std::string pattern = request->work_root + "/job-XXXXXX";
+    if (!mkdtemp(pattern.data())) {
+      out = SetupError(Fail(Step::kOpenIo, "mkdtemp", pattern).value());
+    } else {
+      out = RunRequested(*request, pattern, cancel_fd);
+      auto slash = pattern.rfind('/');
+      UniqueFd root(open(request->work_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (root) RemoveTree(root.Get(), pattern.c_str() + slash + 1);
+    }
+  }
+  bool ok = WriteAll(result_fd, out.dump());
+  close(result_fd);
+  return ok ? 0 : 1;
+}
+
+}  // namespace gaol::serve

@@ -1,0 +1,587 @@
+#include "sandbox/serve/server.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+
+extern char** environ;
+
+namespace gaol::serve {
+
+using nlohmann::json;
+
+struct Server::Job {
+  std::string id;
+  bool async = false;
+  RunRequest request;
+  enum State { kQueued, kRunning, kDone } state = kQueued;
+  bool cancel_requested = false;
+  UniqueFd result_r, cancel_w, pidfd;
+  pid_t runner = -1;
+  std::string received;
+  std::unique_ptr<std::array<char, 65536>> chunk;
+  json result;
+};
+
+namespace {
+
+constexpr std::uint64_t kWakeTag = 1, kForkServerTag = 2;
+constexpr std::size_t kKeepFinished = 1000;  // finished async jobs kept for GET
+
+std::string NewId() {
+  std::array<unsigned char, 8> bytes{};
+  if (getrandom(bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+    static std::atomic<std::uint64_t> counter{0};
+    std::uint64_t v = ++counter ^ static_cast<std::uint64_t>(getpid()) << 32;
+    std::memcpy(bytes.data(), &v, bytes.size());
+  }
+  std::string id;
+  for (auto b : bytes) id += fmt::format("{:02x}", b);
+  return id;
+}
+
+const char* StateName(int state) {
+  switch (state) {
+    case 0:
+      return "queued";
+    case 1:
+      return "running";
+    default:
+      return "done";
+  }
+}
+
+json Cancelled(const char* why) {
+  RunResult r;
+  r.status = RunStatus::kCancelled;
+  json out = ResultToJson(r);
+  out["cancel_reason"] = why;
+  return out;
+}
+
+json SetupError(const Error& e) {
+  RunResult r;
+  r.status = RunStatus::kSetupError;
+  r.error = e;
+  return ResultToJson(r);
+}
+
+void Reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+void ReplyError(httplib::Response& res, int status, const std::string& message) {
+  Reply(res, status, {{"error", message}});
+}
+
+// Compares without an early exit, so the token cannot be guessed byte by byte from timings.
+bool SameToken(const std::string& given, const std::string& want) {
+  unsigned char diff = given.size() == want.size() ? 0 : 1;
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    diff |= static_cast<unsigned char>(given[i] ^ want[i % (want.empty() ? 1 : want.size())]);
+  }
+  return diff == 0;
+}
+
+// `gaol check --json`, run as its own process: its probes fork, which a threaded process may not.
+std::string CheckReport(const std::string& gaol) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return {};
+  UniqueFd r(pipefd[0]), w(pipefd[1]);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, w.Get(), 1);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  char* argv[] = {const_cast<char*>(gaol.c_str()), const_cast<char*>("check"),
+                  const_cast<char*>("--json"), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, gaol.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  w.Reset();
+  if (rc != 0) return {};
+  std::string out;
+  char buf[8192];
+  for (ssize_t n; (n = read(r.Get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+RunResult FiguresFromJson(const json& j) {
+  RunResult r;
+  std::string status = j.value("status", "setup_error");
+  for (int s = 0; s <= static_cast<int>(RunStatus::kSetupError); ++s) {
+    if (RunStatusName(static_cast<RunStatus>(s)) == status) r.status = static_cast<RunStatus>(s);
+  }
+  auto step_of = [](const std::string& name) {
+    for (std::size_t i = 0; i < kStepCount; ++i) {
+      if (kStepNames[i] == name) return static_cast<Step>(i);
+    }
+    return Step::kValidate;
+  };
+  auto number = [&](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+  };
+  if (auto e = j.find("error"); e != j.end() && e->is_object()) {
+    r.error = Error{step_of(e->value("step", "validate")), 0, e->value("message", ""), "", ""};
+  }
+  r.wall_time_seconds = number("wall_time_seconds");
+  r.cpu_time_seconds = number("cpu_time_seconds");
+  r.peak_memory_bytes = static_cast<std::uint64_t>(number("peak_memory_bytes"));
+  if (auto l = j.find("launch"); l != j.end() && l->is_object()) {
+    r.launch_total_seconds = l->value("total_seconds", 0.0);
+    if (auto steps = l->find("steps"); steps != l->end() && steps->is_object()) {
+      for (const auto& [name, seconds] : steps->items()) {
+        if (seconds.is_number()) r.launch_steps[step_of(name)] = seconds.get<double>();
+      }
+    }
+  }
+  return r;
+}
+
+// cpp-httplib listens on TCP; a Unix socket is bound here and handed to it.
+class Server::Http : public httplib::Server {
+ public:
+  Status BindUnix(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Fail(Step::kValidate, "socket", path);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+      close(fd);
+      return Invalid(fmt::format("--listen `unix:{}`", path), "a socket path under 108 bytes");
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    unlink(path.c_str());  // a stale socket from an earlier run
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 512) != 0) {
+      int err = errno;
+      close(fd);
+      return Fail(Step::kValidate, "bind", path, err);
+    }
+    svr_sock_ = fd;
+    return {};
+  }
+};
+
+Server::Server(ServeOptions options, ServeObserver& observer)
+    : options_(std::move(options)), observer_(observer), http_(std::make_unique<Http>()) {}
+
+Server::~Server() {
+  stopping_ = true;
+  Wake();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+Server::Submit Server::Enqueue(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard lock(mu_);
+    if (draining_) return Submit::kDraining;
+    if (running_ >= options_.max_concurrent) {
+      if (queue_.size() >= options_.max_queue) return Submit::kQueueFull;
+      queue_.push_back(job);
+      jobs_[job->id] = job;
+      observer_.SetQueued(static_cast<double>(queue_.size()));
+      return Submit::kAccepted;
+    }
+    ++running_;
+    job->state = Job::kRunning;
+    jobs_[job->id] = job;
+  }
+  Dispatch(job);
+  return Submit::kAccepted;
+}
+
+void Server::Dispatch(const std::shared_ptr<Job>& job) {
+  observer_.OnStarted();
+  job->request.work_root = options_.work_root;
+  std::string text = RequestToJson(job->request).dump();
+  job->request = {};  // the runner has its copy
+  UniqueFd memfd(static_cast<int>(syscall(SYS_memfd_create, "gaol-request", MFD_CLOEXEC)));
+  int result_pipe[2] = {-1, -1}, cancel_pipe[2] = {-1, -1};
+  bool ok =
+      memfd && write(memfd.Get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ok && pipe2(result_pipe, O_CLOEXEC) == 0;
+  ok = ok && pipe2(cancel_pipe, O_CLOEXEC) == 0;
+  UniqueFd result_w(result_pipe[1]), cancel_r(cancel_pipe[0]);
+  job->result_r.Reset(result_pipe[0]);
+  job->cancel_w.Reset(cancel_pipe[1]);
+  if (!ok) {
+    Complete(job, SetupError(Fail(Step::kClone, "set up the job's pipes", "").value()));
+    return;
+  }
+  auto runner = fork_server_->Launch(memfd.Get(), result_w.Get(), cancel_r.Get());
+  if (!runner) {
+    // The job in the fork server's hands when it died: reported, never lost.
+    Complete(job, SetupError(runner.error()));
+    return;
+  }
+  job->runner = runner->pid;
+  job->pidfd = std::move(runner->pidfd);
+  {
+    std::lock_guard lock(mu_);
+    // A DELETE that came while the runner was being forked.
+    if (job->cancel_requested) (void)!write(job->cancel_w.Get(), "x", 1);
+    to_watch_.push_back(job);
+  }
+  Wake();
+}
+
+void Server::Complete(const std::shared_ptr<Job>& job, json result) {
+  observer_.OnFinished(FiguresFromJson(result));
+  std::shared_ptr<Job> next;
+  {
+    std::lock_guard lock(mu_);
+    if (job->cancel_requested && result.value("status", "") == "cancelled") {
+      result["cancel_reason"] = draining_ ? "the server is shutting down" : "DELETE /v1/jobs/{id}";
+    }
+    job->result = std::move(result);
+    job->state = Job::kDone;
+    job->result_r.Reset();
+    job->cancel_w.Reset();
+    job->pidfd.Reset();
+    job->chunk.reset();
+    job->received.clear();
+    job->received.shrink_to_fit();
+    Retire(*job);
+    --running_;
+    if (!queue_.empty() && !draining_) {
+      next = queue_.front();
+      queue_.pop_front();
+      next->state = Job::kRunning;
+      ++running_;
+    }
+    observer_.SetQueued(static_cast<double>(queue_.size()));
+  }
+  done_cv_.notify_all();
+  if (next) Dispatch(next);
+}
+
+// A finished sync job is the waiting request's alone; a finished async one is kept for GET.
+void Server::Retire(const Job& job) {
+  if (!job.async) {
+    jobs_.erase(job.id);
+    return;
+  }
+  finished_order_.push_back(job.id);
+  while (finished_order_.size() > kKeepFinished) {
+    jobs_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+}
+
+void Server::Cancel(const std::shared_ptr<Job>& job) {
+  std::unique_lock lock(mu_);
+  job->cancel_requested = true;
+  if (job->state == Job::kQueued) {
+    auto it = std::find(queue_.begin(), queue_.end(), job);
+    if (it != queue_.end()) queue_.erase(it);
+    job->state = Job::kDone;
+    job->result = Cancelled(draining_ ? "the server is shutting down" : "DELETE /v1/jobs/{id}");
+    Retire(*job);
+    observer_.SetQueued(static_cast<double>(queue_.size()));
+    lock.unlock();
+    done_cv_.notify_all();
+    return;
+  }
+  // Running: the runner's supervisor kills the sandbox and reports `cancelled`.
+  if (job->state == Job::kRunning && job->cancel_w) (void)!write(job->cancel_w.Get(), "x", 1);
+}
+
+void Server::Wake() {
+  if (!wake_fd_) return;
+  std::uint64_t one = 1;
+  (void)!write(wake_fd_.Get(), &one, sizeof one);
+}
+
+void Server::SupervisorLoop() {
+  io_uring ring;
+  if (io_uring_queue_init(256, &ring, 0) < 0) {
+    std::fprintf(stderr, "gaol serve: io_uring_queue_init: %s\n", std::strerror(errno));
+    std::abort();
+  }
+  std::uint64_t wake_value = 0;
+  std::map<Job*, std::shared_ptr<Job>> watching;
+  auto sqe = [&] {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (!s) {
+      io_uring_submit(&ring);
+      s = io_uring_get_sqe(&ring);
+    }
+    return s;
+  };
+  auto arm_wake = [&] {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_read(s, wake_fd_.Get(), &wake_value, sizeof wake_value, 0);
+    io_uring_sqe_set_data64(s, kWakeTag);
+  };
+  auto arm_fork_server = [&] {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_poll_add(s, fork_server_->PidFd(), POLLIN);
+    io_uring_sqe_set_data64(s, kForkServerTag);
+  };
+  auto arm_read = [&](Job* job) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_read(s, job->result_r.Get(), job->chunk->data(), job->chunk->size(),
+                       static_cast<__u64>(-1));
+    io_uring_sqe_set_data(s, job);
+  };
+  arm_wake();
+  arm_fork_server();
+  while (!(stopping_ && watching.empty())) {
+    io_uring_submit(&ring);
+    io_uring_cqe* cqe;
+    int rc = io_uring_wait_cqe(&ring, &cqe);
+    if (rc == -EINTR) continue;
+    if (rc < 0) break;
+    std::uint64_t tag = io_uring_cqe_get_data64(cqe);
+    int res = cqe->res;
+    io_uring_cqe_seen(&ring, cqe);
+    if (tag == kWakeTag) {
+      std::vector<std::shared_ptr<Job>> fresh;
+      {
+        std::lock_guard lock(mu_);
+        fresh.swap(to_watch_);
+      }
+      for (auto& job : fresh) {
+        job->chunk = std::make_unique<std::array<char, 65536>>();
+        watching[job.get()] = job;
+        arm_read(job.get());
+      }
+      arm_wake();
+      continue;
+    }
+    if (tag == kForkServerTag) {
+      if (stopping_) continue;
+      // The fork server died: a new one, at once. Runners it forked keep running and report on
+      // their own pipes; a job it was forking got a setup_error from Launch.
+      std::fprintf(stderr, "gaol serve: the fork server (pid %d) ended; starting a new one\n",
+                   fork_server_->Pid());
+      if (auto s = fork_server_->Restart(); !s) {
+        std::fprintf(stderr, "gaol serve: %s\n", s.error().Message().c_str());
+      } else {
+        arm_fork_server();
+      }
+      continue;
+    }
+    auto* job = reinterpret_cast<Job*>(tag);
+    auto it = watching.find(job);
+    if (it == watching.end()) continue;
+    if (res > 0) {
+      job->received.append(job->chunk->data(), static_cast<std::size_t>(res));
+      arm_read(job);
+      continue;
+    }
+    std::shared_ptr<Job> owned = std::move(it->second);
+    watching.erase(it);
+    json result = json::parse(job->received, nullptr, false);
+    if (res < 0 || result.is_discarded() || !result.is_object()) {
+      result = SetupError(Error{Step::kSupervise, res < 0 ? -res : 0,
+                                "the job's runner ended without a result", "", ""});
+    }
+    Complete(owned, std::move(result));
+  }
+  io_uring_queue_exit(&ring);
+}
+
+json Server::Describe(const Job& job) const {
+  json out = {{"id", job.id}, {"state", StateName(job.state)}};
+  if (job.state == Job::kDone) out["result"] = job.result;
+  return out;
+}
+
+Status Server::Start(ForkServer& fork_server) {
+  fork_server_ = &fork_server;
+  wake_fd_.Reset(eventfd(0, EFD_CLOEXEC));
+  if (!wake_fd_) return Fail(Step::kValidate, "eventfd", "");
+  auto& http = *http_;
+  // Sync requests hold a thread while their job runs: enough threads for every running and
+  // queued job, plus a few for status, metrics and rejections.
+  std::size_t threads = options_.max_concurrent + options_.max_queue + 8;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_payload_max_length(options_.max_body_bytes);
+  http.set_keep_alive_max_count(1000);
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.token.empty() || req.path == "/healthz") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    std::string auth = req.get_header_value("Authorization");
+    if (!auth.starts_with("Bearer ") || !SameToken(auth.substr(7), options_.token)) {
+      observer_.OnRejected("unauthorized");
+      res.set_header("WWW-Authenticate", "Bearer");
+      ReplyError(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto submit = [this](const httplib::Request& req, httplib::Response& res, bool async) {
+    auto request = ParseRunRequest(req.body, options_.policy);
+    if (!request) {
+      bool policy = request.error().context.starts_with("policy");
+      observer_.OnRejected(policy ? "over_limits" : "bad_request");
+      ReplyError(res, 400, request.error().Message());
+      return;
+    }
+    auto job = std::make_shared<Job>();
+    job->id = NewId();
+    job->async = async;
+    job->request = std::move(*request);
+    switch (Enqueue(job)) {
+      case Submit::kQueueFull:
+        observer_.OnRejected("queue_full");
+        res.set_header("Retry-After", "1");
+        ReplyError(res, 429,
+                   fmt::format("the queue is full ({} running, {} queued): retry later",
+                               options_.max_concurrent, options_.max_queue));
+        return;
+      case Submit::kDraining:
+        observer_.OnRejected("other");
+        ReplyError(res, 503, "the server is shutting down");
+        return;
+      case Submit::kAccepted:
+        break;
+    }
+    if (async) {
+      std::lock_guard lock(mu_);
+      res.set_header("Location", "/v1/jobs/" + job->id);
+      Reply(res, 202, Describe(*job));
+      return;
+    }
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, [&] { return job->state == Job::kDone; });
+    json out = job->result;
+    out["id"] = job->id;
+    Reply(res, 200, out);
+  };
+  http.Post("/v1/run", [submit](const auto& req, auto& res) { submit(req, res, false); });
+  http.Post("/v1/jobs", [submit](const auto& req, auto& res) { submit(req, res, true); });
+  http.Get(R"(/v1/jobs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(req.matches[1]);
+    if (it == jobs_.end()) {
+      return ReplyError(res, 404, "no such job (the last 1000 finished jobs are kept)");
+    }
+    Reply(res, 200, Describe(*it->second));
+  });
+  http.Delete(
+      R"(/v1/jobs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        std::shared_ptr<Job> job;
+        {
+          std::lock_guard lock(mu_);
+          auto it = jobs_.find(req.matches[1]);
+          if (it == jobs_.end()) return ReplyError(res, 404, "no such job");
+          job = it->second;
+          if (job->state == Job::kDone) {
+            // A finished job is forgotten: its result is not kept any longer.
+            json out = Describe(*job);
+            jobs_.erase(it);
+            std::erase(finished_order_, job->id);
+            return Reply(res, 200, out);
+          }
+        }
+        Cancel(job);
+        std::unique_lock lock(mu_);
+        // Wait for the kill to land (bounded), so the caller sees the job's end, not a promise.
+        done_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return job->state == Job::kDone; });
+        Reply(res, 200, Describe(*job));
+      });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(observer_.Exposition(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu_);
+    Reply(res, draining_ ? 503 : 200,
+          {{"status", draining_ ? "draining" : "ok"},
+           {"running", running_},
+           {"queued", queue_.size()},
+           {"fork_server_pid", fork_server_->Pid()},
+           {"fork_server_restarts", fork_server_->Restarts()}});
+  });
+  http.Get("/v1/check", [this](const httplib::Request&, httplib::Response& res) {
+    std::string report = CheckReport(options_.gaol);
+    if (report.empty()) return ReplyError(res, 500, "`gaol check --json` gave no report");
+    res.set_content(report, "application/json");
+  });
+  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) return ReplyError(res, 413, "the request body is over --max-body");
+    if (res.status == 404) return ReplyError(res, 404, "no such endpoint");
+    ReplyError(res, res.status, fmt::format("HTTP {}", res.status));
+  });
+
+  const std::string& listen = options_.listen;
+  if (listen.starts_with("unix:")) {
+    if (auto s = http.BindUnix(listen.substr(5)); !s) return s;
+    bound_ = listen;
+  } else {
+    auto colon = listen.rfind(':');
+    std::string host = listen.substr(0, colon);
+    if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+    int port = std::atoi(listen.c_str() + colon + 1);
+    if (port == 0) {
+      port = http.bind_to_any_port(host);
+      if (port < 0) return Fail(Step::kValidate, "bind", listen);
+    } else if (!http.bind_to_port(host, port)) {
+      return Fail(Step::kValidate, "bind", listen);
+    }
+    bound_ = fmt::format("{}:{}", listen.substr(0, colon), port);
+  }
+  supervisor_ = std::thread([this] { SupervisorLoop(); });
+  return {};
+}
+
+void Server::Serve() { http_->listen_after_bind(); }
+
+void Server::Drain() {
+  std::vector<std::shared_ptr<Job>> queued, running;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    queued.assign(queue_.begin(), queue_.end());
+  }
+  for (auto& job : queued) Cancel(job);
+  {
+    std::unique_lock lock(mu_);
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.drain_seconds);
+    done_cv_.wait_until(lock, deadline, [&] { return running_ == 0; });
+  }
+  // Past the deadline: every job still running is cancelled (its sandbox killed, its leaf gone).
+  std::vector<std::shared_ptr<Job>> left;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, job] : jobs_) {
+      if (job->state == Job::kRunning) left.push_back(job);
+    }
+  }
+  for (auto& job : left) Cancel(job);
+  {
+    std::unique_lock lock(mu_);
+    done_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return running_ == 0; });
+  }
+  http_->stop();
+  stopping_ = true;
+  Wake();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+}  // namespace gaol::serve

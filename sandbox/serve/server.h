@@ -1,0 +1,96 @@
+// `gaol serve`: the HTTP JSON API of DESIGN.md for judges. HTTP threads (cpp-httplib) check and
+// queue requests; jobs go to the fork server, which forks one runner per job; one supervisor
+// thread on io_uring watches every running job's result pipe and the fork server itself.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "sandbox/run.h"
+#include "sandbox/serve/fork_server.h"
+#include "sandbox/serve/request.h"
+
+namespace gaol::serve {
+
+// What the server reports to whoever keeps metrics (metrics/ implements it with prometheus-cpp;
+// this library does not link Prometheus).
+class ServeObserver : public LaunchObserver {
+ public:
+  virtual void OnRejected(std::string_view /*reason*/) {}
+  virtual void SetQueued(double /*jobs*/) {}
+  virtual std::string Exposition() { return "# no metrics\n"; }
+};
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8480";  // HOST:PORT or unix:PATH
+  unsigned max_concurrent = 1;
+  unsigned max_queue = 64;
+  std::uint64_t max_body_bytes = 32 << 20;
+  std::string token;      // empty: no token required
+  std::string work_root;  // the server's own directory for job directories
+  std::string exe;        // gaol-serve itself, for the fork server
+  std::string gaol;       // the gaol binary, for GET /v1/check
+  double drain_seconds = 30;
+  Policy policy = Policy::BuiltIn();
+};
+
+// The RunResult figures the metrics need, from the runner's result JSON.
+RunResult FiguresFromJson(const nlohmann::json& result);
+
+class Server {
+ public:
+  Server(ServeOptions options, ServeObserver& observer);
+  ~Server();
+
+  // Binds the listening socket and starts the supervisor; the fork server must already run.
+  Status Start(ForkServer& fork_server);
+  // Serves until Drain() is called from another thread (blocks).
+  void Serve();
+  // Stop accepting, cancel what is queued, let running jobs finish for drain_seconds (then
+  // cancel them), stop the HTTP threads.
+  void Drain();
+  std::string BoundAddress() const { return bound_; }
+
+  struct Job;
+
+ private:
+  class Http;
+  enum class Submit { kAccepted, kQueueFull, kDraining };
+  Submit Enqueue(const std::shared_ptr<Job>& job);
+  void Dispatch(const std::shared_ptr<Job>& job);
+  void Complete(const std::shared_ptr<Job>& job, nlohmann::json result);
+  void SupervisorLoop();
+  void Wake();
+  void Cancel(const std::shared_ptr<Job>& job);
+  void Retire(const Job& job);
+  nlohmann::json Describe(const Job& job) const;
+
+  ServeOptions options_;
+  ServeObserver& observer_;
+  ForkServer* fork_server_ = nullptr;
+  std::unique_ptr<Http> http_;
+  std::string bound_;
+
+  mutable std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;  // unfinished jobs, finished async ones
+  std::deque<std::string> finished_order_;            // finished async ids, oldest first
+  std::deque<std::shared_ptr<Job>> queue_;
+  unsigned running_ = 0;
+  bool draining_ = false;
+  std::vector<std::shared_ptr<Job>> to_watch_;  // dispatched, not yet armed in the ring
+  UniqueFd wake_fd_;                            // eventfd: the supervisor has news
+  std::atomic<bool> stopping_{false};
+  std::thread supervisor_;
+};
+
+}  // namespace gaol::serve

@@ -116,12 +116,13 @@ Result<std::vector<std::string>> ReadCollect(const json& value) {
   return out;
 }
 
-// The operator's defaults under what the request gave; "limits" merges field by field.
+// The operator's defaults under what the request gave; objects ("limits", "security", "share")
+// merge field by field.
 json WithDefaults(json request, const json& defaults) {
   for (const auto& [key, value] : defaults.items()) {
-    if (key == "limits" && request.contains("limits") && request["limits"].is_object()) {
-      for (const auto& [lk, lv] : value.items()) {
-        if (!request["limits"].contains(lk)) request["limits"][lk] = lv;
+    if (value.is_object() && request.contains(key) && request[key].is_object()) {
+      for (const auto& [k, v] : value.items()) {
+        if (!request[key].contains(k)) request[key][k] = v;
       }
     } else if (!request.contains(key)) {
       request[key] = value;
@@ -267,7 +268,21 @@ Result<Policy> PolicyFromJson(const json& value) {
       }
     }
   }
-  // Defaults above a ceiling would refuse every request that leaves the field out.
+  // A built-in default the operator's ceiling is under takes the ceiling; the operator's own
+  // defaults above a ceiling would refuse every request that leaves the field out: an error.
+  const json* own = r.Find("defaults");
+  for (const auto& [name, cap] : p.ceilings) {
+    bool theirs = own && own->contains("limits") && (*own)["limits"].contains(name);
+    auto& limits = p.defaults["limits"];
+    if (!theirs && limits.contains(name) && limits[name].is_number() &&
+        limits[name].get<double>() > cap) {
+      if (limits[name].is_number_integer()) {
+        limits[name] = static_cast<std::uint64_t>(cap);
+      } else {
+        limits[name] = cap;
+      }
+    }
+  }
   json probe = p.defaults;
   probe["command"] = {"/bin/true"};
   auto spec = SpecFromJson(probe);

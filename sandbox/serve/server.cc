@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <liburing.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -180,6 +182,37 @@ class Server::Http : public httplib::Server {
     }
     svr_sock_ = fd;
     return {};
+  }
+
+  // TCP bound here too: cpp-httplib 0.11 listens with a backlog of 5, and a burst of clients
+  // connecting at once (a judge's workers after a restart) would see refused or reset connections.
+  Result<int> BindTcp(const std::string& host, int port) {
+    addrinfo hints = {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    std::string service = std::to_string(port);
+    if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+      return Invalid(fmt::format("--listen host `{}`", host),
+                     fmt::format("an address ({})", gai_strerror(rc)));
+    }
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = fd >= 0 && bind(fd, found->ai_addr, found->ai_addrlen) == 0 && ::listen(fd, 512) == 0;
+    int err = errno;
+    freeaddrinfo(found);
+    if (!ok) {
+      if (fd >= 0) close(fd);
+      return Fail(Step::kValidate, "bind", fmt::format("{}:{}", host, port), err);
+    }
+    sockaddr_storage bound = {};
+    socklen_t len = sizeof bound;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    svr_sock_ = fd;
+    return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   }
 };
 
@@ -428,6 +461,8 @@ Status Server::Start(ForkServer& fork_server) {
     if (!auth.starts_with("Bearer ") || !SameToken(auth.substr(7), options_.token)) {
       observer_.OnRejected("unauthorized");
       res.set_header("WWW-Authenticate", "Bearer");
+      // The body was not read: the connection cannot carry another request.
+      res.set_header("Connection", "close");
       ReplyError(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -536,14 +571,9 @@ Status Server::Start(ForkServer& fork_server) {
     auto colon = listen.rfind(':');
     std::string host = listen.substr(0, colon);
     if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
-    int port = std::atoi(listen.c_str() + colon + 1);
-    if (port == 0) {
-      port = http.bind_to_any_port(host);
-      if (port < 0) return Fail(Step::kValidate, "bind", listen);
-    } else if (!http.bind_to_port(host, port)) {
-      return Fail(Step::kValidate, "bind", listen);
-    }
-    bound_ = fmt::format("{}:{}", listen.substr(0, colon), port);
+    auto port = http.BindTcp(host, std::atoi(listen.c_str() + colon + 1));
+    if (!port) return tl::unexpected(port.error());
+    bound_ = fmt::format("{}:{}", listen.substr(0, colon), *port);
   }
   supervisor_ = std::thread([this] { SupervisorLoop(); });
   return {};

@@ -11,6 +11,8 @@ trap 'rm -rf "$stage"' EXIT  # as root, replaced by cleanup() below
 chmod 0755 "$stage"
 mkdir -m 0755 "$stage/probe" "$stage/attack"
 install -m 0755 "$build/sandbox/gaol" "$stage/gaol"
+install -m 0755 "$build/sandbox/gaol-serve" "$stage/gaol-serve"
+install -m 0644 "$build/sandbox/gaol-metrics.so" "$stage/gaol-metrics.so"
 install -m 0755 "$build/tests/probe/gaol-probe" "$stage/probe/gaol-probe"
 install -m 0755 "$build/tests/escape/gaol-attack" "$stage/attack/gaol-attack"
 install -m 0755 "$build/tests/integration/gaol-integration-tests" "$stage/gaol-integration-tests"

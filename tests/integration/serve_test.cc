@@ -1,0 +1,366 @@
+// gaol serve's API against the real kernel, as an unprivileged uid: every endpoint, the operator's
+// policy, the token, cancellation, the queue, SIGTERM drain, a fork server crash, bad flags.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/serve_harness.h"
+
+namespace gaol::it {
+namespace {
+
+using nlohmann::json;
+
+// `gaol serve ARGS` that must fail at once: its stderr and exit status.
+std::pair<int, std::string> ServeFails(const std::vector<std::string>& args) {
+  int err[2];
+  REQUIRE(pipe(err) == 0);
+  std::vector<std::string> all = {GaolBin(), "serve"};
+  all.insert(all.end(), args.begin(), args.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], 2);
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(99);
+  }
+  close(err[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(err[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+void WaitFor(const std::function<bool()>& done, int seconds = 20) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(done());
+}
+
+std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("serve: POST /v1/run places files, runs the job, returns output and collected files",
+          "[serve]") {
+  std::string work = MakeTempDir();
+  ServeProcess server({"--work-dir", work});
+  auto client = server.Client();
+  json request = {
+      {"command", {"/bin/sh", "-c", "cat in.txt; echo made > out/result.txt; echo e >&2"}},
+      {"files",
+       {{{"path", "in.txt"}, {"content", "from the request\n"}},
+        {{"path", "bin.dat"}, {"content", "AAEC/w=="}, {"encoding", "base64"}},
+        {{"path", "out/.keep"}, {"content", ""}}}},
+      {"collect", {"out/result.txt", "bin.dat", "nothing-here"}}};
+  Reply r = Post(client, "/v1/run", request);
+  REQUIRE(r.status == 200);
+  CHECK(r.body["status"] == "ok");
+  CHECK(r.body["schema"] == "gaol.result/v1");
+  CHECK(r.body["stdout"]["content"] == "from the request\n");
+  CHECK(r.body["stderr"]["content"] == "e\n");
+  CHECK(r.body["files"]["out/result.txt"]["content"] == "made\n");
+  // Not UTF-8: back as base64, byte for byte.
+  CHECK(r.body["files"]["bin.dat"]["encoding"] == "base64");
+  CHECK(r.body["files"]["bin.dat"]["content"] == "AAEC/w==");
+  CHECK(r.body["files"]["nothing-here"].contains("error"));
+  CHECK(r.body["id"].is_string());
+  // A job's symlink does not make the server read outside the job directory.
+  r = Post(client, "/v1/run",
+           {{"command", {"/bin/ln", "-s", "/etc/passwd", "leak"}}, {"collect", {"leak"}}});
+  REQUIRE(r.status == 200);
+  CHECK(r.body["files"]["leak"].contains("error"));
+  CHECK_FALSE(r.body["files"]["leak"].contains("content"));
+  // The job directory is gone once the result is out.
+  CHECK(server.Stop() == 0);
+  CHECK(Entries(work) == 0);
+  RemoveTree(work);
+}
+
+TEST_CASE("serve: GET /healthz, /metrics, /v1/check", "[serve]") {
+  ServeProcess server;
+  auto client = server.Client();
+  Reply health = Get(client, "/healthz");
+  REQUIRE(health.status == 200);
+  CHECK(health.body["status"] == "ok");
+  CHECK(health.body["fork_server_pid"].get<int>() > 0);
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->get_header_value("Content-Type").starts_with("text/plain; version=0.0.4"));
+  CHECK(metrics->body.find("gaol_build_info{version=") != std::string::npos);
+  Reply check = Get(client, "/v1/check");
+  REQUIRE(check.status == 200);
+  CHECK(check.body["schema"] == "gaol.check/v1");
+  CHECK(Get(client, "/v2/nothing").status == 404);
+  CHECK(server.Stop() == 0);
+}
+
+TEST_CASE("serve: asynchronous jobs, and DELETE cancels a running one with its processes",
+          "[serve]") {
+  ServeProcess server;
+  auto client = server.Client();
+  Reply made = Post(client, "/v1/jobs",
+                    {{"command", {"/bin/sh", "-c", "trap '' TERM; exec /bin/sleep 4242.5"}}});
+  REQUIRE(made.status == 202);
+  std::string id = made.body["id"];
+  WaitFor([&] { return !ProcessesWith("sleep 4242.5").empty(); });
+  CHECK(Get(client, "/v1/jobs/" + id).body["state"] == "running");
+  Reply cancelled = Delete(client, "/v1/jobs/" + id);
+  REQUIRE(cancelled.status == 200);
+  CHECK(cancelled.body["state"] == "done");
+  CHECK(cancelled.body["result"]["status"] == "cancelled");
+  CHECK(cancelled.body["result"]["signal_name"] == "SIGKILL");
+  // Every process of the job is gone by the time DELETE answers.
+  CHECK(ProcessesWith("sleep 4242.5").empty());
+  // A finished job stays readable until deleted, then is forgotten.
+  Reply done = Post(client, "/v1/jobs", {{"command", {"/bin/true"}}});
+  std::string done_id = done.body["id"];
+  WaitFor([&] { return Get(client, "/v1/jobs/" + done_id).body["state"] == "done"; });
+  CHECK(Get(client, "/v1/jobs/" + done_id).body["result"]["status"] == "ok");
+  CHECK(Delete(client, "/v1/jobs/" + done_id).status == 200);
+  CHECK(Get(client, "/v1/jobs/" + done_id).status == 404);
+  CHECK(Get(client, "/v1/jobs/0123456789abcdef").status == 404);
+  CHECK(Delete(client, "/v1/jobs/0123456789abcdef").status == 404);
+  CHECK(server.Stop() == 0);
+}
+
+TEST_CASE("serve: bad requests are 400 naming the field; over --max-body is 413", "[serve]") {
+  std::string dir = MakeTempDir();
+  std::string limits = WriteFile(dir, "limits.json", R"({
+    "defaults": {"limits": {"memory_bytes": 268435456}, "security": {"seccomp": "strict"}},
+    "ceilings": {"memory_bytes": 536870912, "wall_time_limit_seconds": 5, "files_bytes": 1024},
+    "allow": {"bind_sources": ["/usr/share"]}
+  })");
+  ServeProcess server({"--limits-file", limits, "--max-body", "64k"});
+  auto client = server.Client();
+  auto error_of = [&](const json& body) {
+    Reply r = Post(client, "/v1/run", body);
+    CHECK(r.status == 400);
+    return r.body.value("error", std::string());
+  };
+  auto bad = client.Post("/v1/run", "{not json", "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"limts", {}}}), Catch::Contains("`limts`"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"limits", {{"memory_bytes", 1LL << 30}}}}),
+             Catch::Contains("limits.memory_bytes") && Catch::Contains("ceiling"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"limits", {{"wall_time_limit_seconds", 60}}}}),
+             Catch::Contains("limits.wall_time_limit_seconds"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}},
+                       {"mounts", {{{"type", "bind"}, {"source", "/etc"}, {"target", "/x"}}}}}),
+             Catch::Contains("mounts[0].source"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"network", "host"}}),
+             Catch::Contains("`network`"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"stdout", "/tmp/x"}}),
+             Catch::Contains("`stdout`"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"security", {{"seccomp", "unconfined"}}}}),
+             Catch::Contains("security.seccomp"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}},
+                       {"files", {{{"path", "../escape"}, {"content", "x"}}}}}),
+             Catch::Contains("files[0].path"));
+  CHECK_THAT(error_of({{"command", {"/bin/true"}},
+                       {"files", {{{"path", "big"}, {"content", std::string(2048, 'x')}}}}}),
+             Catch::Contains("files_bytes"));
+  // Allowed: a bind beneath allow.bind_sources; the operator's defaults and ceilings applied.
+  Reply ok = Post(client, "/v1/run",
+                  {{"command", {"/bin/ls", "/data"}},
+                   {"mounts",
+                    {{{"type", "bind"},
+                      {"source", "/usr/share/doc"},
+                      {"target", "/data"},
+                      {"read_only", true}}}}});
+  REQUIRE(ok.status == 200);
+  CHECK(ok.body["status"] == "ok");
+  CHECK(ok.body["seccomp"]["profile"] == "strict");
+  CHECK(ok.body["enforcement"].contains("memory"));
+  CHECK(ok.body["enforcement"].contains("wall_time_limit"));
+  auto big = client.Post("/v1/run", std::string(70 * 1024, ' '), "application/json");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  CHECK(server.Stop() == 0);
+  RemoveTree(dir);
+}
+
+TEST_CASE("serve: a full queue answers 429; a queued job can be cancelled", "[serve]") {
+  ServeProcess server({"--max-concurrent", "1", "--max-queue", "1"});
+  auto client = server.Client();
+  Reply running = Post(client, "/v1/jobs", {{"command", {"/bin/sleep", "4243.5"}}});
+  Reply queued = Post(client, "/v1/jobs", {{"command", {"/bin/true"}}});
+  REQUIRE(running.status == 202);
+  REQUIRE(queued.status == 202);
+  CHECK(queued.body["state"] == "queued");
+  Reply refused = Post(client, "/v1/jobs", {{"command", {"/bin/true"}}});
+  CHECK(refused.status == 429);
+  CHECK(Post(client, "/v1/run", {{"command", {"/bin/true"}}}).status == 429);
+  Reply gone = Delete(client, "/v1/jobs/" + queued.body["id"].get<std::string>());
+  CHECK(gone.body["result"]["status"] == "cancelled");
+  CHECK(Delete(client, "/v1/jobs/" + running.body["id"].get<std::string>())
+            .body["result"]["status"] == "cancelled");
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("gaol_jobs_rejected_total{reason=\"queue_full\"} 2") !=
+        std::string::npos);
+  CHECK(ProcessesWith("sleep 4243.5").empty());
+  CHECK(server.Stop() == 0);
+}
+
+TEST_CASE("serve: --token-file requires the bearer token on every endpoint but /healthz",
+          "[serve]") {
+  std::string dir = MakeTempDir();
+  std::string token = "s3cret-token-for-the-test";
+  std::string file = WriteFile(dir, "token", token + "\n");
+  ServeProcess server({"--token-file", file});
+  auto anonymous = server.Client();
+  auto wrong = server.Client("s3cret-token-for-the-tesT");
+  auto right = server.Client(token);
+  for (const char* path : {"/metrics", "/v1/check", "/v1/jobs/00"}) {
+    CHECK(Get(anonymous, path).status == 401);
+    CHECK(Get(wrong, path).status == 401);
+  }
+  CHECK(Post(anonymous, "/v1/run", {{"command", {"/bin/true"}}}).status == 401);
+  CHECK(Post(wrong, "/v1/run", {{"command", {"/bin/true"}}}).status == 401);
+  CHECK(Get(anonymous, "/healthz").status == 200);
+  CHECK(Post(right, "/v1/run", {{"command", {"/bin/true"}}}).body["status"] == "ok");
+  CHECK(Get(right, "/metrics").status == 200);
+  CHECK(server.Stop() == 0);
+  RemoveTree(dir);
+}
+
+TEST_CASE("serve: SIGTERM drains: running jobs finish, queued ones are cancelled, nothing left",
+          "[serve]") {
+  std::string work = MakeTempDir();
+  ServeProcess server({"--work-dir", work, "--max-concurrent", "1"});
+  auto running = std::async(std::launch::async, [&] {
+    auto c = server.Client();
+    return Post(c, "/v1/run", {{"command", {"/bin/sh", "-c", "sleep 1; echo finished"}}});
+  });
+  WaitFor([&] { return !ProcessesWith("sleep 1").empty(); });
+  auto c = server.Client();
+  Reply queued = Post(c, "/v1/jobs", {{"command", {"/bin/true"}}});
+  CHECK(queued.body["state"] == "queued");
+  CHECK(server.Stop() == 0);
+  Reply finished = running.get();
+  CHECK(finished.status == 200);
+  CHECK(finished.body["status"] == "ok");
+  CHECK(finished.body["stdout"]["content"] == "finished\n");
+  CHECK(server.Stderr().find("draining") != std::string::npos);
+  CHECK(ProcessesWith("gaol-serve").empty());
+  CHECK(Entries(work) == 0);
+  RemoveTree(work);
+}
+
+TEST_CASE("serve: past --drain-timeout, running jobs are cancelled", "[serve]") {
+  ServeProcess server({"--drain-timeout", "200ms"});
+  auto c = server.Client();
+  Reply made = Post(c, "/v1/jobs", {{"command", {"/bin/sleep", "4244.5"}}});
+  REQUIRE(made.status == 202);
+  WaitFor([&] { return !ProcessesWith("sleep 4244.5").empty(); });
+  CHECK(server.Stop(20) == 0);
+  CHECK(ProcessesWith("sleep 4244.5").empty());
+}
+
+TEST_CASE("serve: a crashed fork server is restarted and no job is lost", "[serve]") {
+  ServeProcess server;
+  auto c = server.Client();
+  Reply long_job = Post(c, "/v1/jobs", {{"command", {"/bin/sh", "-c", "sleep 1; echo survived"}}});
+  REQUIRE(long_job.status == 202);
+  int fork_server = Get(c, "/healthz").body["fork_server_pid"];
+  REQUIRE(kill(fork_server, SIGKILL) == 0);
+  WaitFor([&] { return Get(c, "/healthz").body["fork_server_restarts"] == 1; });
+  CHECK(Get(c, "/healthz").body["fork_server_pid"] != fork_server);
+  CHECK(Post(c, "/v1/run", {{"command", {"/bin/true"}}}).body["status"] == "ok");
+  // The runner of the job in flight outlived its fork server and still reported.
+  std::string id = long_job.body["id"];
+  WaitFor([&] { return Get(c, "/v1/jobs/" + id).body["state"] == "done"; });
+  Reply done = Get(c, "/v1/jobs/" + id);
+  CHECK(done.body["result"]["status"] == "ok");
+  CHECK(done.body["result"]["stdout"]["content"] == "survived\n");
+  CHECK(server.Stop() == 0);
+}
+
+TEST_CASE("serve: --listen unix:PATH serves on a Unix socket", "[serve]") {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/gaol.sock";
+  ServeProcess server({"--listen=unix:" + path});
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  std::string request = "GET /healthz HTTP/1.1\r\nHost: gaol\r\nConnection: close\r\n\r\n";
+  REQUIRE(write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+  std::string reply;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) reply.append(buf, n);
+  close(fd);
+  CHECK(reply.starts_with("HTTP/1.1 200"));
+  CHECK(reply.find("\"status\":\"ok\"") != std::string::npos);
+  CHECK(server.Stop() == 0);
+  CHECK_FALSE(std::filesystem::exists(path));
+  RemoveTree(dir);
+}
+
+TEST_CASE("serve: bad flags and limits files: one line, exit 125, nothing left", "[serve]") {
+  std::string dir = MakeTempDir();
+  std::string work = MakeTempDir();
+  std::string bad_json = WriteFile(dir, "bad.json", "{");
+  std::string unknown = WriteFile(dir, "unknown.json", R"({"ceilings": {"memroy_bytes": 1}})");
+  std::string over = WriteFile(
+      dir, "over.json", R"({"defaults": {"limits": {"pids": 100}}, "ceilings": {"pids": 10}})");
+  std::string short_token = WriteFile(dir, "token", "short\n");
+  struct Case {
+    std::vector<std::string> args;
+    const char* names;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--listen", "nowhere"}, "--listen `nowhere`"},
+           {{"--listen", "127.0.0.1:99999"}, "--listen"},
+           {{"--max-body", "lots"}, "--max-body `lots`"},
+           {{"--max-concurrent", "0"}, "--max-concurrent"},
+           {{"--drain-timeout", "soon"}, "--drain-timeout `soon`"},
+           {{"--limits-file", dir + "/missing.json"}, "--limits-file"},
+           {{"--limits-file", bad_json}, "valid JSON"},
+           {{"--limits-file", unknown}, "ceilings.memroy_bytes"},
+           {{"--limits-file", over}, "defaults.limits.pids"},
+           {{"--token-file", short_token}, "--token-file"},
+           {{"--token-file", dir + "/none"}, "--token-file"},
+           {{"--no-such-flag"}, "--no-such-flag"},
+       }) {
+    std::vector<std::string> args = c.args;
+    args.push_back("--work-dir");
+    args.push_back(work);
+    auto [status, err] = ServeFails(args);
+    INFO(err);
+    CHECK(status == 125);
+    CHECK(err.find(c.names) != std::string::npos);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  }
+  CHECK(Entries(work) == 0);
+  CHECK(ProcessesWith("gaol-serve").empty());
+  RemoveTree(dir);
+  RemoveTree(work);
+}
+
+}  // namespace gaol::it

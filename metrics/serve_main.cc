@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
               drain = "30s";
   unsigned max_concurrent = std::max(1u, std::thread::hardware_concurrency());
   unsigned max_queue = 64;
+  std::string options_cgroup_parent;
   app.add_option("--listen", listen, "HOST:PORT (port 0: any free one) or unix:PATH")
       ->capture_default_str();
   app.add_option("--max-concurrent", max_concurrent, "Jobs running at once [the number of CPUs]");
@@ -82,6 +83,8 @@ int main(int argc, char** argv) {
   app.add_option(
       "--token-file", token_file,
       "Require `Authorization: Bearer TOKEN` (the file's first line) on all but /healthz");
+  app.add_option("--cgroup-parent", options_cgroup_parent,
+                 "A delegated cgroup v2 directory for every job's leaf [gaol run's search]");
   app.add_option("--work-dir", work_dir, "Where job directories are made [$TMPDIR or /tmp]");
   app.add_option("--drain-timeout", drain,
                  "On SIGTERM, how long running jobs may finish before they are cancelled")
@@ -95,6 +98,11 @@ int main(int argc, char** argv) {
   }
   gaol::serve::ServeOptions options;
   options.listen = listen;
+  options.cgroup_parent = options_cgroup_parent;
+  if (!options.cgroup_parent.empty() && access(options.cgroup_parent.c_str(), W_OK) != 0) {
+    return Usage("--cgroup-parent `" + options.cgroup_parent +
+                 "`: expected a writable cgroup v2 directory (" + std::strerror(errno) + ")");
+  }
   options.max_concurrent = max_concurrent;
   options.max_queue = max_queue;
   if (max_concurrent == 0) return Usage("--max-concurrent `0`: expected at least 1");

@@ -476,6 +476,7 @@ Status Server::Start(ForkServer& fork_server) {
       ReplyError(res, 400, request.error().Message());
       return;
     }
+    if (!options_.cgroup_parent.empty()) request->spec.cgroup_parent = options_.cgroup_parent;
     auto job = std::make_shared<Job>();
     job->id = NewId();
     job->async = async;

@@ -35,10 +35,11 @@ struct ServeOptions {
   unsigned max_concurrent = 1;
   unsigned max_queue = 64;
   std::uint64_t max_body_bytes = 32 << 20;
-  std::string token;      // empty: no token required
-  std::string work_root;  // the server's own directory for job directories
-  std::string exe;        // gaol-serve itself, for the fork server
-  std::string gaol;       // the gaol binary, for GET /v1/check
+  std::string token;          // empty: no token required
+  std::string work_root;      // the server's own directory for job directories
+  std::string exe;            // gaol-serve itself, for the fork server
+  std::string gaol;           // the gaol binary, for GET /v1/check
+  std::string cgroup_parent;  // every job's leaf goes here (--cgroup-parent); empty: gaol's search
   double drain_seconds = 30;
   Policy policy = Policy::BuiltIn();
 };

@@ -300,6 +300,47 @@ TEST_CASE("serve: a crashed fork server is restarted and no job is lost", "[serv
   CHECK(server.Stop() == 0);
 }
 
+TEST_CASE("serve: cancelling a job in a delegated cgroup kills it and removes its leaf", "[vm]") {
+  const char* parent = std::getenv("GAOL_CGROUP_PARENT");
+  REQUIRE(parent);
+  auto leaves = [&] {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(parent)) {
+      n += e.is_directory() && e.path().filename().string().starts_with("gaol-job");
+    }
+    return n;
+  };
+  std::size_t before = leaves();
+  std::string dir = MakeTempDir();
+  std::string limits =
+      WriteFile(dir, "limits.json", json({{"allow", {{"bind_sources", {ProbeDir()}}}}}).dump());
+  ServeProcess server({"--cgroup-parent", parent, "--limits-file", limits});
+  auto c = server.Client();
+  Reply made = Post(c, "/v1/jobs",
+                    {{"command", {"/bin/sh", "-c", "sleep 4245.5 & sleep 4245.5"}},
+                     {"limits", {{"memory_bytes", 64 << 20}, {"pids", 8}}}});
+  REQUIRE(made.status == 202);
+  WaitFor([&] { return ProcessesWith("sleep 4245.5").size() == 2; });
+  CHECK(leaves() == before + 1);
+  Reply cancelled = Delete(c, "/v1/jobs/" + made.body["id"].get<std::string>());
+  CHECK(cancelled.body["result"]["status"] == "cancelled");
+  CHECK(cancelled.body["result"]["enforcement"]["memory"] == "cgroup");
+  CHECK(ProcessesWith("sleep 4245.5").empty());
+  CHECK(leaves() == before);
+  // A job over its memory limit through the server: the same verdict as gaol run's.
+  Reply hog = Post(
+      c, "/v1/run",
+      {{"command", {"/probe/gaol-probe", "hog", "200000000"}},
+       {"mounts",
+        {{{"type", "bind"}, {"source", ProbeDir()}, {"target", "/probe"}, {"read_only", true}}}},
+       {"limits", {{"memory_bytes", 32 << 20}}}});
+  INFO(hog.text);
+  CHECK(hog.body["status"] == "memory_limit");
+  CHECK(leaves() == before);
+  CHECK(server.Stop() == 0);
+  RemoveTree(dir);
+}
+
 TEST_CASE("serve: --listen unix:PATH serves on a Unix socket", "[serve]") {
   std::string dir = MakeTempDir();
   std::string path = dir + "/gaol.sock";

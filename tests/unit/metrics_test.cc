@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "metrics/job_metrics.h"
+#include "metrics/textfile.h"
 #include "tests/unit/golden.h"
 
 namespace {
@@ -69,4 +70,31 @@ TEST_CASE("Metrics: promtool check metrics accepts the exposition", "[metrics]")
   INFO(out);
   CHECK(status == 0);
   std::remove(path.c_str());
+}
+
+TEST_CASE("Metrics: a textfile merge adds counters and histograms, replaces gauges", "[metrics]") {
+  std::string before =
+      "# HELP a_total A\n# TYPE a_total counter\na_total{s=\"ok\"} 2\n"
+      "# HELP g G\n# TYPE g gauge\ng 5\n"
+      "# HELP h H\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+      "h_sum 3.5\nh_count 2\n"
+      "# HELP other_total kept as it is\n# TYPE other_total counter\nother_total 7\n";
+  std::string now =
+      "# HELP a_total A\n# TYPE a_total counter\na_total{s=\"ok\"} 1\na_total{s=\"x y}\"} 1\n"
+      "# HELP g G\n# TYPE g gauge\ng 1\n"
+      "# HELP h H\n# TYPE h histogram\nh_bucket{le=\"1\"} 0\nh_bucket{le=\"+Inf\"} 1\n"
+      "h_sum 4\nh_count 1\n";
+  auto merged = gaol::metrics::MergeExpositions(before, now);
+  REQUIRE(merged);
+  CHECK(*merged ==
+        "# HELP a_total A\n# TYPE a_total counter\na_total{s=\"ok\"} 3\na_total{s=\"x y}\"} 1\n"
+        "# HELP g G\n# TYPE g gauge\ng 1\n"
+        "# HELP h H\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 3\n"
+        "h_sum 7.5\nh_count 3\n"
+        "# HELP other_total kept as it is\n# TYPE other_total counter\nother_total 7\n");
+  // Merging into nothing gives the exposition back; a damaged file is an error naming the line.
+  CHECK(*gaol::metrics::MergeExpositions("", now) == now);
+  auto bad = gaol::metrics::MergeExpositions("a_total{s=\"ok\"} two\n", now);
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().Message(), Catch::Contains("line 1"));
 }

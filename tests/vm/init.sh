@@ -12,6 +12,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+# Loopback up: the [vm] tests of gaol serve talk to it over 127.0.0.1.
+ifconfig lo 127.0.0.1 up
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # AppArmor (the kernel line enables it): its securityfs, and gaol's job profile loaded by root, as
 # an admin would, for `--security-opt apparmor=gaol-job` in the [vm] tests.

@@ -39,7 +39,7 @@ chmod 0755 "$root"  # uid 1000 must be able to exec what is in it
 mkdir -p "$root"/{bin,sbin,usr/bin,etc,proc,sys,dev,tmp,gaol/probe,newroot}
 cp /bin/busybox "$root/bin/busybox"
 for tool in sh mount mkdir cat echo chown chmod poweroff switch_root cp sleep ls grep true false dd mke2fs insmod \
-            seq find wc; do
+            seq find wc ifconfig; do
   ln -sf busybox "$root/bin/$tool"
 done
 copy_with_libs() {
@@ -51,6 +51,8 @@ copy_with_libs() {
 }
 copy_with_libs /usr/bin/setpriv /usr/bin/setpriv
 copy_with_libs "$build/sandbox/gaol" /gaol/gaol
+copy_with_libs "$build/sandbox/gaol-serve" /gaol/gaol-serve
+copy_with_libs "$build/sandbox/gaol-metrics.so" /gaol/gaol-metrics.so
 copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
 install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
 # systemd's user manager, for the [systemd] tests, and the D-Bus daemon it starts from its

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 namespace gaol::it {
 
 ServeProcess::ServeProcess(const std::vector<std::string>& flags) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   int err[2];
   if (pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
   std::vector<std::string> args = {GaolBin(), "serve", "--listen", "127.0.0.1:0"};
@@ -157,6 +159,12 @@ std::size_t Entries(const std::string& dir) {
     ++n;
   }
   return n;
+}
+
+std::vector<std::string> LiveOrphans() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  return TakeLeftovers().children;
 }
 
 std::vector<std::string> ProcessesWith(const std::string& marker) {

@@ -50,6 +50,11 @@ Reply Delete(httplib::Client& client, const std::string& path);
 // Entries of a directory, and of every directory in it (recursively).
 std::size_t Entries(const std::string& dir);
 
+// Processes left behind by servers this test started: the test process is a child subreaper
+// (set when the first ServeProcess starts), so whatever a server leaves comes back to it. Zombies
+// among them are reaped first: only live ones count.
+std::vector<std::string> LiveOrphans();
+
 // Processes (not zombies) whose command line contains `marker`.
 std::vector<std::string> ProcessesWith(const std::string& marker);
 

@@ -1,6 +1,7 @@
 // gaol serve's API against the real kernel, as an unprivileged uid: every endpoint, the operator's
 // policy, the token, cancellation, the queue, SIGTERM drain, a fork server crash, bad flags.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@ using nlohmann::json;
 
 // `gaol serve ARGS` that must fail at once: its stderr and exit status.
 std::pair<int, std::string> ServeFails(const std::vector<std::string>& args) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);  // anything it leaves comes back to the test: LiveOrphans
   int err[2];
   REQUIRE(pipe(err) == 0);
   std::vector<std::string> all = {GaolBin(), "serve"};
@@ -254,9 +256,9 @@ TEST_CASE("serve: SIGTERM drains: running jobs finish, queued ones are cancelled
   ServeProcess server({"--work-dir", work, "--max-concurrent", "1"});
   auto running = std::async(std::launch::async, [&] {
     auto c = server.Client();
-    return Post(c, "/v1/run", {{"command", {"/bin/sh", "-c", "sleep 1; echo finished"}}});
+    return Post(c, "/v1/run", {{"command", {"/bin/sh", "-c", "sleep 1.01; echo finished"}}});
   });
-  WaitFor([&] { return !ProcessesWith("sleep 1").empty(); });
+  WaitFor([&] { return !ProcessesWith("sleep 1.01").empty(); });
   auto c = server.Client();
   Reply queued = Post(c, "/v1/jobs", {{"command", {"/bin/true"}}});
   CHECK(queued.body["state"] == "queued");
@@ -266,7 +268,7 @@ TEST_CASE("serve: SIGTERM drains: running jobs finish, queued ones are cancelled
   CHECK(finished.body["status"] == "ok");
   CHECK(finished.body["stdout"]["content"] == "finished\n");
   CHECK(server.Stderr().find("draining") != std::string::npos);
-  CHECK(ProcessesWith("gaol-serve").empty());
+  CHECK(LiveOrphans().empty());  // no fork server, no runner
   CHECK(Entries(work) == 0);
   RemoveTree(work);
 }
@@ -399,7 +401,7 @@ TEST_CASE("serve: bad flags and limits files: one line, exit 125, nothing left",
     CHECK(std::count(err.begin(), err.end(), '\n') == 1);
   }
   CHECK(Entries(work) == 0);
-  CHECK(ProcessesWith("gaol-serve").empty());
+  CHECK(LiveOrphans().empty());
   RemoveTree(dir);
   RemoveTree(work);
 }

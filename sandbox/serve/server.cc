@@ -6,6 +6,7 @@
 #include <liburing.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -200,6 +201,8 @@ class Server::Http : public httplib::Server {
     int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Small JSON replies must not wait for Nagle and the client's delayed ACK (40 ms a request).
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     bool ok = fd >= 0 && bind(fd, found->ai_addr, found->ai_addrlen) == 0 && ::listen(fd, 512) == 0;
     int err = errno;
     freeaddrinfo(found);
@@ -453,6 +456,7 @@ Status Server::Start(ForkServer& fork_server) {
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(options_.max_body_bytes);
   http.set_keep_alive_max_count(1000);
+  http.set_tcp_nodelay(true);
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (options_.token.empty() || req.path == "/healthz") {
       return httplib::Server::HandlerResponse::Unhandled;

@@ -14,28 +14,17 @@
 namespace {
 
 using gaol::RunResult;
-using gaol::RunStatus;
-using gaol::Step;
 
 RunResult FromFigures(const GaolRunFigures& f) {
   RunResult r;
-  for (int s = 0; s <= static_cast<int>(RunStatus::kSetupError); ++s) {
-    if (gaol::RunStatusName(static_cast<RunStatus>(s)) == f.status)
-      r.status = static_cast<RunStatus>(s);
-  }
-  auto step_of = [](std::string_view name) {
-    for (std::size_t i = 0; i < gaol::kStepCount; ++i) {
-      if (gaol::kStepNames[i] == name) return static_cast<Step>(i);
-    }
-    return Step::kValidate;
-  };
-  if (f.error_step) r.error = gaol::Error{step_of(f.error_step), 0, "", "", ""};
+  r.status = gaol::RunStatusFromName(f.status);
+  if (f.error_step) r.error = gaol::Error{gaol::StepFromName(f.error_step), 0, "", "", ""};
   r.launch_total_seconds = f.launch_total_seconds;
   r.wall_time_seconds = f.wall_time_seconds;
   r.cpu_time_seconds = f.cpu_time_seconds;
   r.peak_memory_bytes = f.peak_memory_bytes;
   for (std::size_t i = 0; i < f.step_count; ++i)
-    r.launch_steps[step_of(f.step_names[i])] = f.step_seconds[i];
+    r.launch_steps[gaol::StepFromName(f.step_names[i])] = f.step_seconds[i];
   return r;
 }
 

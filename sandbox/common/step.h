@@ -47,6 +47,14 @@ inline constexpr std::string_view kStepNames[] = {
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 
+// The step a name (as StepName gives it) stands for; kValidate for an unknown name.
+constexpr Step StepFromName(std::string_view name) {
+  for (std::size_t i = 0; i < kStepCount; ++i) {
+    if (kStepNames[i] == name) return static_cast<Step>(i);
+  }
+  return Step::kValidate;
+}
+
 constexpr std::string_view StepName(Step step) {
   auto i = static_cast<std::size_t>(step);
   return i < kStepCount ? kStepNames[i] : std::string_view("unknown");

@@ -35,6 +35,13 @@ std::string_view RunStatusName(RunStatus status) {
   return "unknown";
 }
 
+RunStatus RunStatusFromName(std::string_view name) {
+  for (int s = 0; s <= static_cast<int>(RunStatus::kSetupError); ++s) {
+    if (RunStatusName(static_cast<RunStatus>(s)) == name) return static_cast<RunStatus>(s);
+  }
+  return RunStatus::kSetupError;
+}
+
 int RunResult::ExitStatus() const {
   if (status == RunStatus::kSetupError) {
     if (error && error->step == Step::kExec)

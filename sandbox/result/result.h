@@ -30,6 +30,8 @@ enum class RunStatus {
 };
 
 std::string_view RunStatusName(RunStatus status);
+// The status a name (as RunStatusName gives it) stands for; kSetupError for an unknown name.
+RunStatus RunStatusFromName(std::string_view name);
 
 struct RunResult {
   RunStatus status = RunStatus::kSetupError;

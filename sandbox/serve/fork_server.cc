@@ -179,8 +179,9 @@ Status ForkServer::Restart() {
   std::lock_guard lock(mu_);
   sock_.Reset();
   if (pid_ > 0) waitpid(pid_, nullptr, WNOHANG);
-  ++restarts_;
-  return StartLocked();
+  auto started = StartLocked();
+  if (started) ++restarts_;
+  return started;
 }
 
 void ForkServer::Stop() {

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -45,8 +46,9 @@ class ForkServer {
   std::string exe_;
   std::mutex mu_;
   UniqueFd sock_, pidfd_;
-  pid_t pid_ = -1;
-  unsigned restarts_ = 0;
+  // Read by /healthz without the lock: the pid is set before the restart count moves.
+  std::atomic<pid_t> pid_{-1};
+  std::atomic<unsigned> restarts_{0};
 };
 
 }  // namespace gaol::serve

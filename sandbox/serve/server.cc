@@ -131,22 +131,13 @@ std::string CheckReport(const std::string& gaol) {
 
 RunResult FiguresFromJson(const json& j) {
   RunResult r;
-  std::string status = j.value("status", "setup_error");
-  for (int s = 0; s <= static_cast<int>(RunStatus::kSetupError); ++s) {
-    if (RunStatusName(static_cast<RunStatus>(s)) == status) r.status = static_cast<RunStatus>(s);
-  }
-  auto step_of = [](const std::string& name) {
-    for (std::size_t i = 0; i < kStepCount; ++i) {
-      if (kStepNames[i] == name) return static_cast<Step>(i);
-    }
-    return Step::kValidate;
-  };
+  r.status = RunStatusFromName(j.value("status", "setup_error"));
   auto number = [&](const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
   };
   if (auto e = j.find("error"); e != j.end() && e->is_object()) {
-    r.error = Error{step_of(e->value("step", "validate")), 0, e->value("message", ""), "", ""};
+    r.error = Error{StepFromName(e->value("step", "validate")), 0, e->value("message", ""), "", ""};
   }
   r.wall_time_seconds = number("wall_time_seconds");
   r.cpu_time_seconds = number("cpu_time_seconds");
@@ -155,7 +146,7 @@ RunResult FiguresFromJson(const json& j) {
     r.launch_total_seconds = l->value("total_seconds", 0.0);
     if (auto steps = l->find("steps"); steps != l->end() && steps->is_object()) {
       for (const auto& [name, seconds] : steps->items()) {
-        if (seconds.is_number()) r.launch_steps[step_of(name)] = seconds.get<double>();
+        if (seconds.is_number()) r.launch_steps[StepFromName(name)] = seconds.get<double>();
       }
     }
   }

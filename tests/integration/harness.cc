@@ -189,6 +189,25 @@ ScopedEnv::~ScopedEnv() {
   }
 }
 
+std::string ReadText(const std::string& path) { return ReadFile(path); }
+
+pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
+  std::vector<std::string> copy = argv;
+  std::vector<char*> args;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(out_fd >= 0 ? out_fd : null, 1);
+    dup2(err_fd >= 0 ? err_fd : null, 2);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 std::string MakeTempDir(mode_t mode) {
   char templ[] = "/tmp/gaol-it-XXXXXX";
   if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp");

@@ -1,6 +1,7 @@
 // Metrics with Prometheus's own tools: promtool on gaol serve's /metrics, a real Prometheus server
 // scraping it, a real Pushgateway receiving `gaol run --metrics-push`, and many `gaol run
 // --metrics-textfile` finishing at once without losing a count.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -36,18 +37,10 @@ int FreePort() {
 // A background process of the test (Prometheus, the Pushgateway), killed at scope exit.
 class Daemon {
  public:
-  Daemon(std::vector<std::string> argv, const std::string& log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
+  Daemon(const std::vector<std::string>& argv, const std::string& log) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_ = Spawn(argv, fd, fd);
+    close(fd);
   }
   ~Daemon() {
     kill(pid_, SIGTERM);
@@ -57,13 +50,6 @@ class Daemon {
  private:
   pid_t pid_;
 };
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 int Sh(const std::string& command) {
   int status = std::system(command.c_str());
@@ -97,7 +83,7 @@ TEST_CASE("metrics: gaol serve's /metrics passes promtool after ok, failed, time
   std::string dir = MakeTempDir();
   std::ofstream(dir + "/m.prom") << metrics->body;
   CHECK(Sh("promtool check metrics < " + dir + "/m.prom > " + dir + "/promtool.log 2>&1") == 0);
-  INFO(Slurp(dir + "/promtool.log"));
+  INFO(ReadText(dir + "/promtool.log"));
   const std::string& text = metrics->body;
   CHECK(text.find("gaol_jobs_finished_total{status=\"ok\"} 3\n") != std::string::npos);
   CHECK(text.find("gaol_jobs_finished_total{status=\"nonzero_exit\"} 2\n") != std::string::npos);
@@ -137,7 +123,7 @@ TEST_CASE("metrics: a real Prometheus scrapes gaol serve and counts jobs per sta
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  INFO(Slurp(dir + "/prometheus.log"));
+  INFO(ReadText(dir + "/prometheus.log"));
   REQUIRE(counts.size() == 3);
   std::map<std::string, std::string> by_status;
   for (const auto& series : counts) {
@@ -195,7 +181,7 @@ TEST_CASE("metrics: --metrics-textfile from many runs at once loses no count", "
   }
   for (auto& t : runs) t.join();
   CHECK(ok == kRuns);
-  std::string text = Slurp(file);
+  std::string text = ReadText(file);
   CHECK(text.find("gaol_jobs_started_total 24\n") != std::string::npos);
   CHECK(text.find("gaol_jobs_finished_total{status=\"ok\"} 16\n") != std::string::npos);
   CHECK(text.find("gaol_jobs_finished_total{status=\"nonzero_exit\"} 8\n") != std::string::npos);

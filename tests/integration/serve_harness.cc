@@ -31,18 +31,7 @@ ServeProcess::ServeProcess(const std::vector<std::string>& flags) {
       args.push_back(f);
     }
   }
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(err[1], 2);
-    int null = open("/dev/null", O_RDWR);
-    dup2(null, 0);
-    dup2(null, 1);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  pid_ = Spawn(args, -1, err[1]);
   close(err[1]);
   err_fd_ = err[0];
   fcntl(err_fd_, F_SETFL, O_NONBLOCK);

@@ -29,15 +29,7 @@ std::pair<int, std::string> ServeFails(const std::vector<std::string>& args) {
   REQUIRE(pipe(err) == 0);
   std::vector<std::string> all = {GaolBin(), "serve"};
   all.insert(all.end(), args.begin(), args.end());
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(err[1], 2);
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(99);
-  }
+  pid_t pid = Spawn(all, -1, err[1]);
   close(err[1]);
   std::string text;
   char buf[4096];

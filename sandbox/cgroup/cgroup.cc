@@ -293,8 +293,11 @@ void ReapOrphans(const Parent& parent) {
     if (!prefix) continue;
     auto pid = ParseU32(name.substr(prefix));
     if (!pid) continue;
+    // Alive and still a gaol (`gaol`, or a `gaol-runner` of gaol serve, whose leaves share the
+    // parent with many others at once): its leaf is in use. Anything else, including a reused
+    // pid, left an orphan.
     std::string comm = ReadFile(fmt::format("/proc/{}/comm", *pid));
-    if (comm != "gaol\n") orphans.push_back(parent.path + "/" + name);
+    if (comm != "gaol\n" && comm != "gaol-runner\n") orphans.push_back(parent.path + "/" + name);
   }
   closedir(dir);
   for (const auto& path : orphans) {

@@ -3,12 +3,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cstdio>
 #include <cstring>
 
 #include "sandbox/serve/runner.h"
@@ -101,6 +103,8 @@ int ForkServerMain(int sock) {
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         setpgid(0, 0);  // a signal to the server's process group stays out of the jobs
+        // The name other launches check before reaping a leaf as an orphan (cgroup.cc).
+        prctl(PR_SET_NAME, "gaol-runner");
         _exit(RunnerMain(fds[0], fds[1], fds[2]));
       }
       reply = {pid, pid < 0 ? errno : 0};
@@ -155,9 +159,13 @@ Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   static std::uint64_t seq = 0;
   ++seq;
   int fds[3] = {request_fd, result_w, cancel_r};
-  if (!sock_ || !SendWithFds(sock_.Get(), &seq, sizeof seq, fds, 3)) {
-    return Fail(Step::kClone, "send a job to the fork server", "", errno ? errno : EPIPE);
+  bool sent = sock_ && SendWithFds(sock_.Get(), &seq, sizeof seq, fds, 3);
+  if (!sent && !AliveLocked()) {
+    // It died before this job reached it: the job is not its, so it goes to a new one.
+    if (auto s = RestartLocked(); !s) return tl::unexpected(s.error());
+    sent = SendWithFds(sock_.Get(), &seq, sizeof seq, fds, 3);
   }
+  if (!sent) return Fail(Step::kClone, "send a job to the fork server", "", errno ? errno : EPIPE);
   Reply reply = {};
   std::array<int, 3> got{};
   std::size_t nfds = 0;
@@ -175,8 +183,20 @@ Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   return runner;
 }
 
-Status ForkServer::Restart() {
+bool ForkServer::AliveLocked() const {
+  pollfd p = {pidfd_.Get(), POLLIN, 0};
+  return pidfd_ && poll(&p, 1, 0) == 0;  // a pidfd turns readable when its process exits
+}
+
+Status ForkServer::RestartIfDead() {
   std::lock_guard lock(mu_);
+  if (AliveLocked()) return {};
+  return RestartLocked();
+}
+
+Status ForkServer::RestartLocked() {
+  std::fprintf(stderr, "gaol serve: the fork server (pid %d) ended; starting a new one\n",
+               pid_.load());
   sock_.Reset();
   if (pid_ > 0) waitpid(pid_, nullptr, WNOHANG);
   auto started = StartLocked();

@@ -34,17 +34,23 @@ class ForkServer {
 
   Status Start();
   Result<Runner> Launch(int request_fd, int result_w, int cancel_r);
-  // After the fork server died: a new one. Runners it forked keep running.
-  Status Restart();
+  // After the fork server died: a new one, unless the current one is alive (a Launch that found
+  // it dead restarted it already). Runners it forked keep running.
+  Status RestartIfDead();
   void Stop();
   pid_t Pid() const { return pid_; }
-  int PidFd() const { return pidfd_.Get(); }
+  int PidFd() const {
+    std::lock_guard lock(mu_);
+    return pidfd_.Get();
+  }
   unsigned Restarts() const { return restarts_; }
 
  private:
   Status StartLocked();
+  Status RestartLocked();
+  bool AliveLocked() const;
   std::string exe_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   UniqueFd sock_, pidfd_;
   // Read by /healthz without the lock: the pid is set before the restart count moves.
   std::atomic<pid_t> pid_{-1};

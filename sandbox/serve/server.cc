@@ -340,12 +340,7 @@ void Server::Wake() {
   (void)!write(wake_fd_.Get(), &one, sizeof one);
 }
 
-void Server::SupervisorLoop() {
-  io_uring ring;
-  if (io_uring_queue_init(256, &ring, 0) < 0) {
-    std::fprintf(stderr, "gaol serve: io_uring_queue_init: %s\n", std::strerror(errno));
-    std::abort();
-  }
+void Server::SupervisorLoop(io_uring& ring) {
   std::uint64_t wake_value = 0;
   std::map<Job*, std::shared_ptr<Job>> watching;
   auto sqe = [&] {
@@ -401,9 +396,8 @@ void Server::SupervisorLoop() {
       if (stopping_) continue;
       // The fork server died: a new one, at once. Runners it forked keep running and report on
       // their own pipes; a job it was forking got a setup_error from Launch.
-      std::fprintf(stderr, "gaol serve: the fork server (pid %d) ended; starting a new one\n",
-                   fork_server_->Pid());
-      if (auto s = fork_server_->Restart(); !s) {
+      // (A launch that found it dead may have restarted it already: then this only re-arms.)
+      if (auto s = fork_server_->RestartIfDead(); !s) {
         std::fprintf(stderr, "gaol serve: %s\n", s.error().Message().c_str());
       } else {
         arm_fork_server();
@@ -428,6 +422,7 @@ void Server::SupervisorLoop() {
     Complete(owned, std::move(result));
   }
   io_uring_queue_exit(&ring);
+  delete &ring;
 }
 
 json Server::Describe(const Job& job) const {
@@ -571,7 +566,13 @@ Status Server::Start(ForkServer& fork_server) {
     if (!port) return tl::unexpected(port.error());
     bound_ = fmt::format("{}:{}", listen.substr(0, colon), *port);
   }
-  supervisor_ = std::thread([this] { SupervisorLoop(); });
+  auto* ring = new io_uring;
+  if (int rc = io_uring_queue_init(256, ring, 0); rc < 0) {
+    delete ring;
+    return Fail(Step::kSupervise, "io_uring_queue_init (is kernel.io_uring_disabled set?)",
+                "256 entries", -rc);
+  }
+  supervisor_ = std::thread([this, ring] { SupervisorLoop(*ring); });
   return {};
 }
 

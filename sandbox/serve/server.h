@@ -19,6 +19,8 @@
 #include "sandbox/serve/fork_server.h"
 #include "sandbox/serve/request.h"
 
+struct io_uring;
+
 namespace gaol::serve {
 
 // What the server reports to whoever keeps metrics (metrics/ implements it with prometheus-cpp;
@@ -69,7 +71,7 @@ class Server {
   Submit Enqueue(const std::shared_ptr<Job>& job);
   void Dispatch(const std::shared_ptr<Job>& job);
   void Complete(const std::shared_ptr<Job>& job, nlohmann::json result);
-  void SupervisorLoop();
+  void SupervisorLoop(io_uring& ring);  // owns and frees the ring
   void Wake();
   void Cancel(const std::shared_ptr<Job>& job);
   void Retire(const Job& job);

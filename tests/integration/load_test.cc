@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -17,7 +19,17 @@ namespace gaol::it {
 TEST_CASE("load: 2000 requests from 16 clients, none lost, nothing left", "[load]") {
   constexpr int kClients = 16, kRequests = 2000;
   std::string work = MakeTempDir();
-  ServeProcess server({"--work-dir", work, "--max-queue", "64"});
+  std::vector<std::string> flags = {"--work-dir", work, "--max-queue", "64"};
+  // As root, run-unprivileged.sh delegates a cgroup subtree for this tier: every job gets a leaf.
+  const char* parent = std::getenv("GAOL_CGROUP_PARENT");
+  if (parent) {
+    flags.push_back("--cgroup-parent");
+    flags.push_back(parent);
+  } else {
+    WARN("GAOL_CGROUP_PARENT unset (not run as root): jobs run without a leaf, none is checked");
+  }
+  std::size_t mounts_before = TakeLeftovers().mounts;
+  ServeProcess server(flags);
   nlohmann::json job = {{"command", {"/bin/sh", "-c", "echo $0", "x"}}};
   // Warm-up: every HTTP thread and allocator arena the load will use exists before "before".
   std::atomic<int> warm_ok{0};
@@ -59,6 +71,7 @@ TEST_CASE("load: 2000 requests from 16 clients, none lost, nothing left", "[load
         Reply r = Post(client, "/v1/run", job);
         std::lock_guard lock(mu);
         bool whole = r.status == 200 && r.body["status"] == "ok" &&
+                     (!parent || r.body["accounting"] == "cgroup") &&
                      r.body["stdout"]["content"] == "x\n" && r.body["launch"].contains("steps") &&
                      r.body["id"].is_string();
         if (whole) {
@@ -100,6 +113,12 @@ TEST_CASE("load: 2000 requests from 16 clients, none lost, nothing left", "[load
   CHECK(server.Fds() == fds_before);
   CHECK(ProcessesWith("echo $0").empty());
   CHECK(Entries(work) == 1);  // the server's own directory, and nothing in it
+  CHECK(TakeLeftovers().mounts == mounts_before);
+  if (parent) {
+    std::size_t leaves = 0;
+    for (const auto& e : std::filesystem::directory_iterator(parent)) leaves += e.is_directory();
+    CHECK(leaves == 0);
+  }
   CHECK(server.Stop() == 0);
   RemoveTree(work);
 }

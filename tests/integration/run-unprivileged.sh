@@ -40,8 +40,9 @@ cleanup() {
   rm -rf "$stage"
 }
 trap cleanup EXIT
-# Only the [cgroup] tier runs delegated: the others test the fallback a user without one gets.
-if [[ "$*" == *"[cgroup]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.procs" ]; then
+# Only the [cgroup] and [load] tiers run delegated: the others test the fallback a user without
+# one gets.
+if [[ "$*" == *"[cgroup]"* || "$*" == *"[load]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.procs" ]; then
   delegated="$cg_root/gaol-ci-$$"
   mkdir "$delegated" "$delegated/runner" "$delegated/jobs"
   for dir in "$delegated" "$delegated/runner" "$delegated/jobs"; do

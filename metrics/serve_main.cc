@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "metrics/job_metrics.h"
+#include "sandbox/common/self.h"
 #include "sandbox/serve/fork_server.h"
 #include "sandbox/serve/server.h"
 #include "sandbox/spec/units.h"
@@ -37,21 +38,6 @@ class PrometheusObserver : public gaol::serve::ServeObserver {
 int Usage(const std::string& message) {
   std::fprintf(stderr, "gaol serve: %s\n", message.c_str());
   return 125;
-}
-
-std::string OwnExe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "gaol-serve";
-}
-
-// gaol itself, for GET /v1/check: beside gaol-serve (the build tree) or in ../../bin (installed).
-std::string FindGaol(const std::string& exe) {
-  std::string dir = exe.substr(0, exe.rfind('/'));
-  for (const std::string& path : {dir + "/gaol", dir + "/../../bin/gaol"}) {
-    if (access(path.c_str(), X_OK) == 0) return path;
-  }
-  return "gaol";
 }
 
 }  // namespace
@@ -147,8 +133,8 @@ int main(int argc, char** argv) {
                  std::strerror(errno) + ")");
   }
   options.work_root = root;
-  options.exe = OwnExe();
-  options.gaol = FindGaol(options.exe);
+  options.exe = gaol::SelfPath("gaol-serve");
+  options.gaol = gaol::FindGaolBinary();
 
   // SIGTERM and SIGINT drain; blocked before any thread, so only sigwait below sees them.
   sigset_t stop;

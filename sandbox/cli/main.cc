@@ -22,8 +22,14 @@ int main(int argc, char** argv) {
   for (int fd = 0; fd < 3; ++fd) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
-  // `gaol serve` is its own binary, so its HTTP and Prometheus libraries never load on `gaol run`.
-  if (argc > 1 && std::string_view(argv[1]) == "serve") return gaol::cli::ExecServe(argc, argv);
+  // `gaol serve` and `gaol bench` are their own binaries, so their libraries (HTTP, Prometheus)
+  // never load on `gaol run`.
+  if (argc > 1 && std::string_view(argv[1]) == "serve") {
+    return gaol::cli::ExecCompanion("gaol-serve", argc, argv);
+  }
+  if (argc > 1 && std::string_view(argv[1]) == "bench") {
+    return gaol::cli::ExecCompanion("gaol-bench", argc, argv);
+  }
   // A closed reader of the job's output must not kill gaol before it reports.
   signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gaol: run an untrusted command in a rootless sandbox and report what it used",
@@ -41,6 +47,9 @@ int main(int argc, char** argv) {
   app.add_subcommand("serve",
                      "HTTP JSON API for judges: gaol serve --listen 127.0.0.1:8480 "
                      "(gaol serve --help for its options)");
+  app.add_subcommand("bench",
+                     "Start latency side by side with bwrap, unshare, crun; compare against a "
+                     "baseline (gaol bench --help)");
   CLI::App* profile = app.add_subcommand("profile", "The built-in seccomp profiles");
   profile->require_subcommand(1);
   profile->add_subcommand("list", "Name, default action and size of each built-in profile");

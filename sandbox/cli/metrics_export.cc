@@ -9,20 +9,14 @@
 #include <cstring>
 #include <vector>
 
+#include "sandbox/common/self.h"
+
 namespace gaol::cli {
 namespace {
 
-std::string OwnDirectory() {
-  std::array<char, 4096> buf{};
-  ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  if (n <= 0) return ".";
-  std::string exe(buf.data(), static_cast<std::size_t>(n));
-  return exe.substr(0, exe.rfind('/'));
-}
-
 // gaol's companion files: beside gaol in the build tree, in ../lib/gaol when installed.
 std::vector<std::string> Companion(const std::string& name) {
-  std::string dir = OwnDirectory();
+  std::string dir = SelfDir();
   return {dir + "/" + name, dir + "/../lib/gaol/" + name};
 }
 
@@ -45,17 +39,15 @@ Result<GaolMetricsExportFn> LoadExporter() {
 
 }  // namespace
 
-int ExecServe(int argc, char** argv) {
+int ExecCompanion(const std::string& name, int argc, char** argv) {
   std::vector<char*> args;
-  std::string name = "gaol-serve";
-  args.push_back(name.data());
+  std::string arg0 = name;
+  args.push_back(arg0.data());
   for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
   args.push_back(nullptr);
-  for (const auto& path : Companion("gaol-serve")) execv(path.c_str(), args.data());
-  std::fprintf(stderr,
-               "gaol: serve: cannot run gaol-serve (%s; looked beside gaol and in "
-               "../lib/gaol)\n",
-               std::strerror(errno));
+  for (const auto& path : Companion(name)) execv(path.c_str(), args.data());
+  std::fprintf(stderr, "gaol: %s: cannot run %s (%s; looked beside gaol and in ../lib/gaol)\n",
+               argv[1], name.c_str(), std::strerror(errno));
   return 125;
 }
 

@@ -36,8 +36,8 @@ namespace gaol::cli {
 Status ExportMetrics(const RunResult& result, const std::string& textfile,
                      const std::string& push_url);
 
-// `gaol serve ARGS`: execs gaol-serve ARGS (beside gaol, or ../lib/gaol); returns 125 if it
-// cannot.
-int ExecServe(int argc, char** argv);
+// `gaol serve ARGS` / `gaol bench ARGS`: execs gaol-serve / gaol-bench ARGS (beside gaol, or
+// ../lib/gaol); returns 125 if it cannot.
+int ExecCompanion(const std::string& name, int argc, char** argv);
 
 }  // namespace gaol::cli

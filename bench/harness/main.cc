@@ -1,0 +1,112 @@
+// gaol-bench: `gaol bench` (gaol execs this binary). `start` measures start latency against the
+// peers installed here, interleaved; `compare` judges one report against a baseline.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "bench/harness/report.h"
+#include "bench/harness/start.h"
+#include "sandbox/common/self.h"
+
+namespace {
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "gaol bench: %s\n", message.c_str());
+  return 125;
+}
+
+gaol::Result<gaol::bench::StartReport> Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return gaol::Invalid("report `" + path + "`", "a readable gaol.bench/v1 JSON file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto json = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (json.is_discarded()) return gaol::Invalid("report `" + path + "`", "valid JSON");
+  auto report = gaol::bench::StartReportFromJson(json);
+  if (!report) return tl::unexpected(std::move(report.error()).With(path));
+  return report;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "gaol bench: start latency side by side with the peers installed here, tracked "
+      "in CI (docs/BENCH.md)",
+      "gaol bench"};
+  app.require_subcommand(1);
+  gaol::bench::StartOptions start;
+  std::string json_path, format = "table", cgroup_parent;
+  bool quick = false;
+  int cpu = -1;
+  CLI::App* start_cmd = app.add_subcommand(
+      "start", "Spawn-to-exit latency of a no-op job: gaol at each isolation level and the peers");
+  start_cmd->add_option("--rounds", start.rounds, "Interleaved rounds (each row once per round)")
+      ->capture_default_str();
+  start_cmd->add_flag("--quick", quick, "30 rounds: a smoke test, not a figure");
+  start_cmd->add_option("--json", json_path, "Write the gaol.bench/v1 report to FILE")
+      ->type_name("FILE");
+  start_cmd->add_option("--format", format, "What goes to stdout: table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  start_cmd->add_option("--cpu", cpu, "Pin the harness and every sample to this CPU")
+      ->type_name("N");
+  start_cmd->add_option("--cgroup-parent", cgroup_parent,
+                        "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
+  start_cmd->add_option("--gaol", start.gaol, "The gaol binary to measure [the one beside this]");
+  std::string baseline, current;
+  double threshold = 10;
+  CLI::App* compare = app.add_subcommand(
+      "compare", "Each figure's change from BASELINE to CURRENT; exit 1 past the threshold");
+  compare->add_option("BASELINE", baseline, "A gaol.bench/v1 report")->required();
+  compare->add_option("CURRENT", current, "A gaol.bench/v1 report")->required();
+  compare
+      ->add_option("--threshold", threshold,
+                   "Percent rise of a ratio to the floor that counts as a regression")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return Usage(std::string(e.what()) + " (see gaol bench --help)");
+  }
+  if (compare->parsed()) {
+    if (!(threshold > 0)) return Usage("--threshold: expected a positive percentage");
+    auto a = Load(baseline);
+    if (!a) return Usage(a.error().Message());
+    auto b = Load(current);
+    if (!b) return Usage(b.error().Message());
+    auto comparison = gaol::bench::Compare(*a, *b, threshold / 100);
+    std::fputs(gaol::bench::FormatComparison(comparison, threshold / 100).c_str(), stdout);
+    return comparison.Regressed() ? 1 : 0;
+  }
+  if (quick) start.rounds = 30;
+  if (start.rounds == 0) return Usage("--rounds `0`: expected at least 1");
+  if (cpu >= 0) start.cpu = cpu;
+  if (start.gaol.empty()) start.gaol = gaol::FindGaolBinary();
+  if (access(start.gaol.c_str(), X_OK) != 0) {
+    return Usage("--gaol `" + start.gaol + "`: expected the gaol binary");
+  }
+  if (!cgroup_parent.empty() && access(cgroup_parent.c_str(), W_OK) != 0) {
+    return Usage("--cgroup-parent `" + cgroup_parent + "`: expected a writable cgroup directory");
+  }
+  start.cgroup_parent = cgroup_parent;
+  start.progress = isatty(2);
+  char dir[] = "/tmp/gaol-bench-XXXXXX";
+  if (!mkdtemp(dir)) return Usage(std::string("mkdtemp: ") + std::strerror(errno));
+  start.work_dir = dir;
+  auto report = gaol::bench::RunStart(start);
+  std::system(("rm -rf '" + std::string(dir) + "'").c_str());
+  if (!report) return Usage(report.error().Message());
+  std::string json = gaol::bench::ToJson(*report).dump(2) + "\n";
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << json;
+    if (!out) return Usage("--json `" + json_path + "`: could not write it");
+  }
+  std::fputs(format == "json" ? json.c_str() : gaol::bench::FormatTable(*report).c_str(), stdout);
+  return 0;
+}

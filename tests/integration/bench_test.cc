@@ -1,0 +1,111 @@
+// `gaol bench start --quick` on this host, as an unprivileged uid: every row present and sane,
+// the report valid, and `gaol bench compare` judging it.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "tests/integration/harness.h"
+
+namespace gaol::it {
+namespace {
+
+// gaol ARGS (not `gaol run`): exit status, stdout, stderr.
+struct Ran {
+  int status = -1;
+  std::string out, err;
+};
+
+Ran Gaol(const std::vector<std::string>& args) {
+  std::string dir = MakeTempDir();
+  std::vector<std::string> argv = {GaolBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int out = open((dir + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  int err = open((dir + "/err").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  pid_t pid = Spawn(argv, out, err);
+  close(out);
+  close(err);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Ran r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadText(dir + "/out"),
+        ReadText(dir + "/err")};
+  RemoveTree(dir);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("bench: gaol bench start --quick measures every row, or says why not", "[bench]") {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/start.json";
+  Ran run = Gaol({"bench", "start", "--quick", "--json", path});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  CHECK(run.out.find("fork+exec /bin/true (floor)") != std::string::npos);
+  auto report = nlohmann::json::parse(ReadText(path));
+  CHECK(report["schema"] == "gaol.bench/v1");
+  CHECK(report["rounds"] == 30);
+  CHECK_FALSE(report["host"]["kernel"].get<std::string>().empty());
+  CHECK(report["host"]["aslr"] != "unknown");
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : report["rows"]) rows[row["name"]] = row;
+  for (const char* name :
+       {"fork+exec /bin/true (floor)", "unshare -Ur (user ns)",
+        "unshare -Urmipuf -C --mount-proc (6 ns)", "bwrap --unshare-all (ro /, /proc, /dev)",
+        "crun run (rootless bundle, busybox)", "gaol: user + mount ns", "gaol: + pid ns",
+        "gaol: + ipc, uts ns", "gaol: + cgroup ns", "gaol: + net ns (all 7)", "gaol: + cgroup leaf",
+        "gaol: + seccomp default", "gaol: full default (+ Landlock)"}) {
+    INFO(name);
+    REQUIRE(rows.count(name));
+  }
+  double floor = rows["fork+exec /bin/true (floor)"]["seconds"]["p50"];
+  CHECK(floor > 0);
+  for (const auto& [name, row] : rows) {
+    INFO(name);
+    if (!row["skipped"].is_null()) {
+      CHECK_FALSE(row["skipped"].get<std::string>().empty());
+      continue;
+    }
+    const auto& s = row["seconds"];
+    CHECK(s["n"] == 30);
+    CHECK(s["min"] <= s["p50"]);
+    CHECK(s["p50"] <= s["p90"]);
+    CHECK(s["p90"] <= s["p99"]);
+    CHECK(s["p99"] <= s["max"]);
+    CHECK(s["p50"].get<double>() >= floor);
+    CHECK(row["ratio_to_floor"].get<double>() >= 1.0);
+  }
+  // What this host must run: the floor, unshare, bwrap and every gaol level but the leaf.
+  for (const char* name : {"unshare -Ur (user ns)", "bwrap --unshare-all (ro /, /proc, /dev)",
+                           "gaol: + net ns (all 7)", "gaol: full default (+ Landlock)"}) {
+    INFO(name);
+    CHECK(rows[name]["skipped"].is_null());
+  }
+  CHECK(rows["gaol: + cgroup leaf"]["skipped"] ==
+        "no delegated cgroup given (--cgroup-parent DIR)");
+
+  // compare: a report against itself is no regression; a doctored slower one is.
+  Ran same = Gaol({"bench", "compare", path, path});
+  CHECK(same.status == 0);
+  CHECK(same.out.find("ok") != std::string::npos);
+  for (auto& row : report["rows"]) {
+    if (row["name"] == "gaol: full default (+ Landlock)") {
+      row["ratio_to_floor"] = row["ratio_to_floor"].get<double>() * 1.5;
+    }
+  }
+  std::ofstream(dir + "/slower.json") << report.dump();
+  Ran slower = Gaol({"bench", "compare", path, dir + "/slower.json"});
+  CHECK(slower.status == 1);
+  CHECK(slower.out.find("REGRESSION") != std::string::npos);
+  Ran bad = Gaol({"bench", "compare", path, dir + "/missing.json"});
+  CHECK(bad.status == 125);
+  CHECK(bad.err.find("missing.json") != std::string::npos);
+  Ran bad_flag = Gaol({"bench", "start", "--rounds", "0"});
+  CHECK(bad_flag.status == 125);
+  CHECK(bad_flag.err.find("--rounds") != std::string::npos);
+  RemoveTree(dir);
+}
+
+}  // namespace gaol::it

@@ -7,8 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "bench/harness/enforce.h"
 #include "bench/harness/report.h"
 #include "bench/harness/start.h"
+#include "bench/harness/workload.h"
 #include "sandbox/common/self.h"
 
 namespace {
@@ -16,6 +18,19 @@ namespace {
 int Usage(const std::string& message) {
   std::fprintf(stderr, "gaol bench: %s\n", message.c_str());
   return 125;
+}
+
+// The report to --json FILE, and the table (or the JSON) to stdout.
+int Emit(const nlohmann::json& report, const std::string& table, const std::string& path,
+         const std::string& format) {
+  std::string json = report.dump(2) + "\n";
+  if (!path.empty()) {
+    std::ofstream out(path);
+    out << json;
+    if (!out) return Usage("--json `" + path + "`: could not write it");
+  }
+  std::fputs(format == "json" ? json.c_str() : table.c_str(), stdout);
+  return 0;
 }
 
 gaol::Result<gaol::bench::StartReport> Load(const std::string& path) {
@@ -33,6 +48,8 @@ gaol::Result<gaol::bench::StartReport> Load(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Inside the sandbox, as `gaol bench enforce`'s workload.
+  if (argc > 1 && std::string(argv[1]) == "workload") return gaol::bench::WorkloadMain(argc, argv);
   CLI::App app{
       "gaol bench: start latency side by side with the peers installed here, tracked "
       "in CI (docs/BENCH.md)",
@@ -56,6 +73,23 @@ int main(int argc, char** argv) {
   start_cmd->add_option("--cgroup-parent", cgroup_parent,
                         "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
   start_cmd->add_option("--gaol", start.gaol, "The gaol binary to measure [the one beside this]");
+  gaol::bench::EnforceOptions enforce;
+  std::string enforce_json, enforce_format = "table", enforce_cgroup;
+  bool enforce_quick = false;
+  CLI::App* enforce_cmd = app.add_subcommand(
+      "enforce",
+      "How exactly each limit holds: memory, pids, CPU bandwidth, CPU time, wall time, "
+      "output, with the mechanism that enforced it");
+  enforce_cmd->add_option("--repeat", enforce.repeat, "Runs per row")->capture_default_str();
+  enforce_cmd->add_flag("--quick", enforce_quick, "2 runs per row: a smoke test, not a figure");
+  enforce_cmd->add_option("--json", enforce_json, "Write the gaol.bench/v1 report to FILE")
+      ->type_name("FILE");
+  enforce_cmd->add_option("--format", enforce_format, "What goes to stdout: table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  enforce_cmd->add_option("--cgroup-parent", enforce_cgroup,
+                          "A delegated cgroup v2 directory: measure the cgroup path");
+  enforce_cmd->add_option("--gaol", enforce.gaol,
+                          "The gaol binary to measure [the one beside this]");
   std::string baseline, current;
   double threshold = 10;
   CLI::App* compare = app.add_subcommand(
@@ -83,6 +117,25 @@ int main(int argc, char** argv) {
     std::fputs(gaol::bench::FormatComparison(comparison, threshold / 100).c_str(), stdout);
     return comparison.Regressed() ? 1 : 0;
   }
+  if (enforce_cmd->parsed()) {
+    if (enforce_quick) enforce.repeat = 2;
+    if (enforce.repeat == 0) return Usage("--repeat `0`: expected at least 1");
+    if (enforce.gaol.empty()) enforce.gaol = gaol::FindGaolBinary();
+    if (access(enforce.gaol.c_str(), X_OK) != 0) {
+      return Usage("--gaol `" + enforce.gaol + "`: expected the gaol binary");
+    }
+    if (!enforce_cgroup.empty() && access(enforce_cgroup.c_str(), W_OK) != 0) {
+      return Usage("--cgroup-parent `" + enforce_cgroup +
+                   "`: expected a writable cgroup directory");
+    }
+    enforce.cgroup_parent = enforce_cgroup;
+    enforce.self = gaol::SelfPath("gaol-bench");
+    enforce.progress = isatty(2);
+    auto report = gaol::bench::RunEnforce(enforce);
+    if (!report) return Usage(report.error().Message());
+    return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), enforce_json,
+                enforce_format);
+  }
   if (quick) start.rounds = 30;
   if (start.rounds == 0) return Usage("--rounds `0`: expected at least 1");
   if (cpu >= 0) start.cpu = cpu;
@@ -101,12 +154,5 @@ int main(int argc, char** argv) {
   auto report = gaol::bench::RunStart(start);
   std::system(("rm -rf '" + std::string(dir) + "'").c_str());
   if (!report) return Usage(report.error().Message());
-  std::string json = gaol::bench::ToJson(*report).dump(2) + "\n";
-  if (!json_path.empty()) {
-    std::ofstream out(json_path);
-    out << json;
-    if (!out) return Usage("--json `" + json_path + "`: could not write it");
-  }
-  std::fputs(format == "json" ? json.c_str() : gaol::bench::FormatTable(*report).c_str(), stdout);
-  return 0;
+  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), json_path, format);
 }

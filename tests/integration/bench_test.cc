@@ -109,3 +109,44 @@ TEST_CASE("bench: gaol bench start --quick measures every row, or says why not",
 }
 
 }  // namespace gaol::it
+
+namespace gaol::it {
+
+TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[bench]") {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/enforce.json";
+  Ran run = Gaol({"bench", "enforce", "--quick", "--json", path});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  auto report = nlohmann::json::parse(ReadText(path));
+  CHECK(report["schema"] == "gaol.bench/v1");
+  CHECK(report["kind"] == "enforce");
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : report["rows"]) rows[row["name"]] = row;
+  REQUIRE(rows.size() == 10);
+  for (const auto& [name, row] : rows) {
+    INFO(name << ": " << row.dump());
+    REQUIRE(row["skipped"].is_null());
+    std::string mechanism = row["mechanism"];
+    CHECK((mechanism == "cgroup" || mechanism == "rlimit" || mechanism == "supervisor" ||
+           mechanism == "none"));
+    CHECK(row["measured"]["n"] == 2);
+    CHECK_FALSE(row["statuses"].get<std::string>().empty());
+  }
+  // This host has no delegated controller: memory, pids and the CPU-time limit fall back to
+  // rlimits, CPU bandwidth is not enforced, and the table says so.
+  CHECK(rows["memory 64 MiB: hog"]["mechanism"] == "rlimit");
+  CHECK(rows["memory 64 MiB: hog"]["measured"]["max"] <= 64.0);
+  CHECK(rows["cpus 0.5: spinner"]["mechanism"] == "none");
+  CHECK(rows["time limit 1 s: spinner"]["statuses"] == "time_limit x2");
+  CHECK(rows["wall-time limit 0.5 s: sleeper"]["mechanism"] == "supervisor");
+  // The output cap is exact: what is kept is the limit, to the byte.
+  CHECK(rows["output limit 1 MiB: writer"]["measured"]["max"] == 1048576.0);
+  CHECK(rows["output limit 1 MiB: writer"]["measured"]["min"] == 1048576.0);
+  CHECK(run.out.find("mechanism") != std::string::npos);
+  Ran bad = Gaol({"bench", "enforce", "--repeat", "0"});
+  CHECK(bad.status == 125);
+  RemoveTree(dir);
+}
+
+}  // namespace gaol::it

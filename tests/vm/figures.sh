@@ -17,3 +17,5 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   run io_write_1mb --device-write-bps /dev/vda:1mb -v /data:/data -- /bin/dd if=/dev/zero \
     of=/data/f bs=1M count=4 oflag=direct
 done
+# gaol bench enforce on the cgroup path: its table, line by line, for the host side to print.
+/gaol/gaol bench enforce --repeat 5 --cgroup-parent $P 2>/dev/null | sed 's/^/GAOL-ENFORCE /'

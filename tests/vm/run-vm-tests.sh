@@ -53,6 +53,7 @@ copy_with_libs /usr/bin/setpriv /usr/bin/setpriv
 copy_with_libs "$build/sandbox/gaol" /gaol/gaol
 copy_with_libs "$build/sandbox/gaol-serve" /gaol/gaol-serve
 copy_with_libs "$build/sandbox/gaol-metrics.so" /gaol/gaol-metrics.so
+copy_with_libs "$build/sandbox/gaol-bench" /gaol/gaol-bench
 copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
 install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
 # systemd's user manager, for the [systemd] tests, and the D-Bus daemon it starts from its
@@ -110,5 +111,7 @@ if [ -z "$rc" ]; then
 fi
 if [ "$filter" = figures ]; then
   tr -d '\r' <"$console" | grep -o 'GAOL-FIG .*' | python3 "$here/summarise-figures.py"
+  echo "gaol bench enforce --repeat 5 --cgroup-parent (cgroup v2 delegated, under TCG):"
+  tr -d '\r' <"$console" | sed -n 's/^.*GAOL-ENFORCE //p'
 fi
 exit "$rc"

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "bench/harness/enforce.h"
+#include "bench/harness/plot.h"
 #include "bench/harness/report.h"
 #include "bench/harness/start.h"
 #include "bench/harness/workload.h"
@@ -68,13 +69,16 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   start_cmd->add_option("--format", format, "What goes to stdout: table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  std::string plot_dir;
+  start_cmd->add_option("--plot", plot_dir, "Draw DIR/start-latency.svg, a CDF per row (gnuplot)")
+      ->type_name("DIR");
   start_cmd->add_option("--cpu", cpu, "Pin the harness and every sample to this CPU")
       ->type_name("N");
   start_cmd->add_option("--cgroup-parent", cgroup_parent,
                         "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
   start_cmd->add_option("--gaol", start.gaol, "The gaol binary to measure [the one beside this]");
   gaol::bench::EnforceOptions enforce;
-  std::string enforce_json, enforce_format = "table", enforce_cgroup;
+  std::string enforce_json, enforce_format = "table", enforce_cgroup, enforce_plot;
   bool enforce_quick = false;
   CLI::App* enforce_cmd = app.add_subcommand(
       "enforce",
@@ -86,6 +90,8 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   enforce_cmd->add_option("--format", enforce_format, "What goes to stdout: table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  enforce_cmd->add_option("--plot", enforce_plot, "Draw DIR/enforce.svg (gnuplot)")
+      ->type_name("DIR");
   enforce_cmd->add_option("--cgroup-parent", enforce_cgroup,
                           "A delegated cgroup v2 directory: measure the cgroup path");
   enforce_cmd->add_option("--gaol", enforce.gaol,
@@ -133,6 +139,11 @@ int main(int argc, char** argv) {
     enforce.progress = isatty(2);
     auto report = gaol::bench::RunEnforce(enforce);
     if (!report) return Usage(report.error().Message());
+    if (!enforce_plot.empty()) {
+      if (auto s = gaol::bench::PlotEnforce(*report, enforce_plot); !s) {
+        return Usage(s.error().Message());
+      }
+    }
     return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), enforce_json,
                 enforce_format);
   }
@@ -154,5 +165,8 @@ int main(int argc, char** argv) {
   auto report = gaol::bench::RunStart(start);
   std::system(("rm -rf '" + std::string(dir) + "'").c_str());
   if (!report) return Usage(report.error().Message());
+  if (!plot_dir.empty()) {
+    if (auto s = gaol::bench::PlotStart(*report, plot_dir); !s) return Usage(s.error().Message());
+  }
   return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), json_path, format);
 }

@@ -101,6 +101,7 @@ json ToJson(const StartReport& r) {
               {"tool", row.tool},
               {"command", row.command},
               {"seconds", SummaryJson(row.seconds)},
+              {"samples_seconds", row.samples},
               {"ratio_to_floor", Optional(row.ratio_to_floor)},
               {"ratio_to_bwrap", Optional(row.ratio_to_bwrap)},
               {"skipped", row.skipped.empty() ? json(nullptr) : json(row.skipped)}};
@@ -138,6 +139,7 @@ Result<StartReport> StartReportFromJson(const json& j) {
       const json& s = row.at("seconds");
       out.seconds = {s.at("n"),   s.at("min"), s.at("p50"), s.at("p90"),
                      s.at("p99"), s.at("max"), s.at("mean")};
+      out.samples = row.value("samples_seconds", std::vector<double>{});
       if (!row.at("ratio_to_floor").is_null()) out.ratio_to_floor = row.at("ratio_to_floor");
       if (!row.at("ratio_to_bwrap").is_null()) out.ratio_to_bwrap = row.at("ratio_to_bwrap");
       if (!row.at("skipped").is_null()) out.skipped = row.at("skipped");

@@ -31,6 +31,7 @@ struct Row {
   std::string tool;  // floor, unshare, bwrap, crun, nsjail, firejail, gaol
   std::vector<std::string> command;
   Summary seconds;
+  std::vector<double> samples;  // every measured sample, in seconds, in the order taken
   std::optional<double> ratio_to_floor, ratio_to_bwrap;  // of p50s
   std::string skipped;  // why the row was not measured ("bwrap is not installed"); else empty
 };

@@ -268,6 +268,7 @@ Result<StartReport> RunStart(const StartOptions& o) {
     Row& row = report.rows[i];
     if (!row.skipped.empty()) continue;
     row.seconds = Summarise(samples[i]);
+    row.samples = std::move(samples[i]);
     if (row.tool == "floor") floor = &row;
     if (row.tool == "bwrap") bwrap = &row;
   }

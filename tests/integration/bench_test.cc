@@ -40,9 +40,14 @@ Ran Gaol(const std::vector<std::string>& args) {
 TEST_CASE("bench: gaol bench start --quick measures every row, or says why not", "[bench]") {
   std::string dir = MakeTempDir();
   std::string path = dir + "/start.json";
-  Ran run = Gaol({"bench", "start", "--quick", "--json", path});
+  Ran run = Gaol({"bench", "start", "--quick", "--json", path, "--plot", dir + "/plots"});
   INFO(run.err);
   REQUIRE(run.status == 0);
+  // The CDF, drawn by gnuplot: an SVG with a curve per measured row, named in its key.
+  std::string svg = ReadText(dir + "/plots/start-latency.svg");
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("bwrap --unshare-all") != std::string::npos);
+  CHECK(svg.find("gaol: full default (+ Landlock)") != std::string::npos);
   CHECK(run.out.find("fork+exec /bin/true (floor)") != std::string::npos);
   auto report = nlohmann::json::parse(ReadText(path));
   CHECK(report["schema"] == "gaol.bench/v1");
@@ -115,9 +120,12 @@ namespace gaol::it {
 TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[bench]") {
   std::string dir = MakeTempDir();
   std::string path = dir + "/enforce.json";
-  Ran run = Gaol({"bench", "enforce", "--quick", "--json", path});
+  Ran run = Gaol({"bench", "enforce", "--quick", "--json", path, "--plot", dir});
   INFO(run.err);
   REQUIRE(run.status == 0);
+  std::string svg = ReadText(dir + "/enforce.svg");
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("memory 64 MiB: hog [rlimit]") != std::string::npos);
   auto report = nlohmann::json::parse(ReadText(path));
   CHECK(report["schema"] == "gaol.bench/v1");
   CHECK(report["kind"] == "enforce");

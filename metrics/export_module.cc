@@ -28,16 +28,6 @@ RunResult FromFigures(const GaolRunFigures& f) {
   return r;
 }
 
-// http://HOST:PORT[/] -> host and port, as prometheus::Gateway takes them.
-bool SplitUrl(const std::string& url, std::string& host, std::string& port) {
-  static const std::regex kUrl(R"(^(https?://[^/:]+|https?://\[[^\]]+\]):([0-9]+)/?$)");
-  std::smatch m;
-  if (!std::regex_match(url, m, kUrl)) return false;
-  host = m[1];
-  port = m[2];
-  return true;
-}
-
 int Failed(char* error, std::size_t size, const std::string& message) {
   std::snprintf(error, size, "%s", message.c_str());
   return -1;
@@ -59,21 +49,8 @@ extern "C" __attribute__((visibility("default"))) int gaol_metrics_export(
       if (!merged) return Failed(error, error_size, merged.error().Message());
     }
     if (push_url && *push_url) {
-      std::string host, port;
-      if (!SplitUrl(push_url, host, port)) {
-        return Failed(error, error_size,
-                      fmt::format("--metrics-push `{}`: expected http://HOST:PORT", push_url));
-      }
-      char hostname[256] = {};
-      gethostname(hostname, sizeof hostname - 1);
-      prometheus::Gateway gateway(host, port, "gaol", {{"instance", hostname}});
-      gateway.RegisterCollectable(registry);
-      int code = gateway.PushAdd();
-      if (code < 200 || code >= 300) {
-        return Failed(error, error_size,
-                      fmt::format("push to {}: {}", push_url,
-                                  code < 0 ? "no connection" : fmt::format("HTTP {}", code)));
-      }
+      auto pushed = gaol::metrics::PushToGateway(push_url, "gaol", registry);
+      if (!pushed) return Failed(error, error_size, pushed.error().Message());
     }
     return 0;
   } catch (const std::exception& e) {

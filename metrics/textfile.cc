@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <prometheus/gateway.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -161,6 +163,29 @@ Result<std::string> MergeExpositions(const std::string& existing, const std::str
     }
   }
   return Render(*old);
+}
+
+Status PushToGateway(const std::string& url, const std::string& job,
+                     const std::shared_ptr<prometheus::Registry>& registry) {
+  static const std::regex kUrl(R"(^(https?://[^/:]+|https?://\[[^\]]+\]):([0-9]+)/?$)");
+  std::smatch m;
+  if (!std::regex_match(url, m, kUrl)) {
+    return Invalid(fmt::format("--metrics-push `{}`", url), "http://HOST:PORT");
+  }
+  char hostname[256] = {};
+  gethostname(hostname, sizeof hostname - 1);
+  try {
+    prometheus::Gateway gateway(m[1], m[2], job, {{"instance", hostname}});
+    gateway.RegisterCollectable(registry);
+    int code = gateway.PushAdd();
+    if (code < 200 || code >= 300) {
+      return Fail(Step::kCleanup, fmt::format("push to {}", url),
+                  code < 0 ? "no connection" : fmt::format("HTTP {}", code), 0);
+    }
+  } catch (const std::exception& e) {
+    return Fail(Step::kCleanup, fmt::format("push to {}", url), e.what(), 0);
+  }
+  return {};
 }
 
 Status MergeIntoTextfile(const std::string& path, const std::string& exposition) {

@@ -2,6 +2,9 @@
 // pushing it to a Pushgateway.
 #pragma once
 
+#include <prometheus/registry.h>
+
+#include <memory>
 #include <string>
 
 #include "sandbox/common/error.h"
@@ -17,5 +20,10 @@ Result<std::string> MergeExpositions(const std::string& existing, const std::str
 // same time: an exclusive flock on the file's directory, read, merge, write a temporary file
 // beside it, fsync, rename over the old one. node_exporter never sees a half-written file.
 Status MergeIntoTextfile(const std::string& path, const std::string& exposition);
+
+// PushAdd of the registry to a Pushgateway at http://HOST:PORT, grouped as job=`job`,
+// instance=this host's name.
+Status PushToGateway(const std::string& url, const std::string& job,
+                     const std::shared_ptr<prometheus::Registry>& registry);
 
 }  // namespace gaol::metrics

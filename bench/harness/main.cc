@@ -8,10 +8,12 @@
 #include <sstream>
 
 #include "bench/harness/enforce.h"
+#include "bench/harness/export.h"
 #include "bench/harness/plot.h"
 #include "bench/harness/report.h"
 #include "bench/harness/start.h"
 #include "bench/harness/workload.h"
+#include "sandbox/cli/metrics_export.h"
 #include "sandbox/common/self.h"
 
 namespace {
@@ -69,7 +71,14 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   start_cmd->add_option("--format", format, "What goes to stdout: table or json")
       ->check(CLI::IsMember({"table", "json"}));
-  std::string plot_dir;
+  std::string plot_dir, textfile, push;
+  start_cmd
+      ->add_option("--metrics-textfile", textfile,
+                   "Merge the figures into a node_exporter textfile")
+      ->type_name("FILE.prom");
+  start_cmd
+      ->add_option("--metrics-push", push, "Push the figures to a Pushgateway (job=gaol-bench)")
+      ->type_name("URL");
   start_cmd->add_option("--plot", plot_dir, "Draw DIR/start-latency.svg, a CDF per row (gnuplot)")
       ->type_name("DIR");
   start_cmd->add_option("--cpu", cpu, "Pin the harness and every sample to this CPU")
@@ -90,6 +99,13 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   enforce_cmd->add_option("--format", enforce_format, "What goes to stdout: table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  enforce_cmd
+      ->add_option("--metrics-textfile", textfile,
+                   "Merge the figures into a node_exporter textfile")
+      ->type_name("FILE.prom");
+  enforce_cmd
+      ->add_option("--metrics-push", push, "Push the figures to a Pushgateway (job=gaol-bench)")
+      ->type_name("URL");
   enforce_cmd->add_option("--plot", enforce_plot, "Draw DIR/enforce.svg (gnuplot)")
       ->type_name("DIR");
   enforce_cmd->add_option("--cgroup-parent", enforce_cgroup,
@@ -123,6 +139,9 @@ int main(int argc, char** argv) {
     std::fputs(gaol::bench::FormatComparison(comparison, threshold / 100).c_str(), stdout);
     return comparison.Regressed() ? 1 : 0;
   }
+  if (auto targets = gaol::cli::CheckMetricsTargets(textfile, push); !targets) {
+    return Usage(targets.error().Message());
+  }
   if (enforce_cmd->parsed()) {
     if (enforce_quick) enforce.repeat = 2;
     if (enforce.repeat == 0) return Usage("--repeat `0`: expected at least 1");
@@ -143,6 +162,9 @@ int main(int argc, char** argv) {
       if (auto s = gaol::bench::PlotEnforce(*report, enforce_plot); !s) {
         return Usage(s.error().Message());
       }
+    }
+    if (auto s = gaol::bench::ExportEnforce(*report, textfile, push); !s) {
+      return Usage(s.error().Message());
     }
     return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), enforce_json,
                 enforce_format);
@@ -167,6 +189,9 @@ int main(int argc, char** argv) {
   if (!report) return Usage(report.error().Message());
   if (!plot_dir.empty()) {
     if (auto s = gaol::bench::PlotStart(*report, plot_dir); !s) return Usage(s.error().Message());
+  }
+  if (auto s = gaol::bench::ExportStart(*report, textfile, push); !s) {
+    return Usage(s.error().Message());
   }
   return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), json_path, format);
 }

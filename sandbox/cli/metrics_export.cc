@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +39,32 @@ Result<GaolMetricsExportFn> LoadExporter() {
 }
 
 }  // namespace
+
+Status CheckMetricsTargets(const std::string& path, const std::string& url) {
+  if (!path.empty()) {
+    auto slash = path.rfind('/');
+    std::string dir =
+        slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
+    if (!path.ends_with(".prom")) {
+      return Invalid(fmt::format("--metrics-textfile `{}`", path),
+                     "a file name ending in .prom (node_exporter reads only those)");
+    }
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+      return Invalid(
+          fmt::format("--metrics-textfile `{}`", path),
+          fmt::format("a file in a writable directory ({}: {})", dir, std::strerror(errno)));
+    }
+  }
+  if (!url.empty()) {
+    auto colon = url.rfind(':');
+    bool ok = (url.starts_with("http://") || url.starts_with("https://")) &&
+              colon != std::string::npos && colon > url.find("//") + 2 &&
+              url.find_first_not_of("0123456789/", colon + 1) == std::string::npos &&
+              colon + 1 < url.size() && url[colon + 1] != '/';
+    if (!ok) return Invalid(fmt::format("--metrics-push `{}`", url), "http://HOST:PORT");
+  }
+  return {};
+}
 
 int ExecCompanion(const std::string& name, int argc, char** argv) {
   std::vector<char*> args;

@@ -36,6 +36,10 @@ namespace gaol::cli {
 Status ExportMetrics(const RunResult& result, const std::string& textfile,
                      const std::string& push_url);
 
+// --metrics-textfile FILE.prom in a writable directory, --metrics-push http://HOST:PORT; empty
+// strings pass. The error names the flag and what was expected.
+Status CheckMetricsTargets(const std::string& textfile, const std::string& push_url);
+
 // `gaol serve ARGS` / `gaol bench ARGS`: execs gaol-serve / gaol-bench ARGS (beside gaol, or
 // ../lib/gaol); returns 125 if it cannot.
 int ExecCompanion(const std::string& name, int argc, char** argv);

@@ -59,35 +59,6 @@ void WarnFallbacks(const RunFlags& f, const RunResult& result) {
                fmt::format("{}", fmt::join(weaker, ", ")).c_str());
 }
 
-// The export targets are checked before the job runs: a typo must not cost a run's figures.
-Status CheckMetricsTargets(const RunFlags& f) {
-  if (!f.metrics_textfile.empty()) {
-    const std::string& path = f.metrics_textfile;
-    auto slash = path.rfind('/');
-    std::string dir =
-        slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
-    if (!path.ends_with(".prom")) {
-      return Invalid(fmt::format("--metrics-textfile `{}`", path),
-                     "a file name ending in .prom (node_exporter reads only those)");
-    }
-    if (access(dir.c_str(), W_OK | X_OK) != 0) {
-      return Invalid(
-          fmt::format("--metrics-textfile `{}`", path),
-          fmt::format("a file in a writable directory ({}: {})", dir, std::strerror(errno)));
-    }
-  }
-  if (!f.metrics_push.empty()) {
-    const std::string& url = f.metrics_push;
-    auto colon = url.rfind(':');
-    bool ok = (url.starts_with("http://") || url.starts_with("https://")) &&
-              colon != std::string::npos && colon > url.find("//") + 2 &&
-              url.find_first_not_of("0123456789/", colon + 1) == std::string::npos &&
-              colon + 1 < url.size() && url[colon + 1] != '/';
-    if (!ok) return Invalid(fmt::format("--metrics-push `{}`", url), "http://HOST:PORT");
-  }
-  return {};
-}
-
 }  // namespace
 
 int RunCommand(const CLI::App& run, const RunFlags& f) {
@@ -99,7 +70,10 @@ int RunCommand(const CLI::App& run, const RunFlags& f) {
   auto spec = BuildSpec(run, f);
   // No spec, no job: a bad flag or field fails before anything is created.
   if (!spec) return ReportUsageError(spec.error());
-  if (auto targets = CheckMetricsTargets(f); !targets) return ReportUsageError(targets.error());
+  // Checked before the job runs: a typo must not cost a run's figures.
+  if (auto targets = CheckMetricsTargets(f.metrics_textfile, f.metrics_push); !targets) {
+    return ReportUsageError(targets.error());
+  }
   if (f.print_spec) {
     std::puts(SpecToJson(*spec).dump(2).c_str());
     return 0;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 
 #include "tests/integration/harness.h"
@@ -40,7 +41,8 @@ Ran Gaol(const std::vector<std::string>& args) {
 TEST_CASE("bench: gaol bench start --quick measures every row, or says why not", "[bench]") {
   std::string dir = MakeTempDir();
   std::string path = dir + "/start.json";
-  Ran run = Gaol({"bench", "start", "--quick", "--json", path, "--plot", dir + "/plots"});
+  Ran run = Gaol({"bench", "start", "--quick", "--json", path, "--plot", dir + "/plots",
+                  "--metrics-textfile", dir + "/bench.prom"});
   INFO(run.err);
   REQUIRE(run.status == 0);
   // The CDF, drawn by gnuplot: an SVG with a curve per measured row, named in its key.
@@ -48,6 +50,15 @@ TEST_CASE("bench: gaol bench start --quick measures every row, or says why not",
   CHECK(svg.find("<svg") != std::string::npos);
   CHECK(svg.find("bwrap --unshare-all") != std::string::npos);
   CHECK(svg.find("gaol: full default (+ Landlock)") != std::string::npos);
+  // The figures as Prometheus gauges, in a textfile promtool accepts.
+  std::string prom = ReadText(dir + "/bench.prom");
+  CHECK(prom.find(
+            "gaol_bench_start_ratio_to_floor{row=\"bwrap --unshare-all (ro /, /proc, /dev)\"}") !=
+        std::string::npos);
+  CHECK(prom.find("gaol_bench_start_latency_seconds{percentile=\"p99\",row=\"fork+exec /bin/true "
+                  "(floor)\"}") != std::string::npos);
+  CHECK(std::system(("promtool check metrics < " + dir + "/bench.prom >/dev/null 2>&1").c_str()) ==
+        0);
   CHECK(run.out.find("fork+exec /bin/true (floor)") != std::string::npos);
   auto report = nlohmann::json::parse(ReadText(path));
   CHECK(report["schema"] == "gaol.bench/v1");
@@ -120,12 +131,16 @@ namespace gaol::it {
 TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[bench]") {
   std::string dir = MakeTempDir();
   std::string path = dir + "/enforce.json";
-  Ran run = Gaol({"bench", "enforce", "--quick", "--json", path, "--plot", dir});
+  Ran run = Gaol({"bench", "enforce", "--quick", "--json", path, "--plot", dir,
+                  "--metrics-textfile", dir + "/enforce.prom"});
   INFO(run.err);
   REQUIRE(run.status == 0);
   std::string svg = ReadText(dir + "/enforce.svg");
   CHECK(svg.find("<svg") != std::string::npos);
   CHECK(svg.find("memory 64 MiB: hog [rlimit]") != std::string::npos);
+  CHECK(ReadText(dir + "/enforce.prom")
+            .find("gaol_bench_enforce_measured{mechanism=\"supervisor\",row=\"output limit 1 MiB: "
+                  "writer\"} 1048576") != std::string::npos);
   auto report = nlohmann::json::parse(ReadText(path));
   CHECK(report["schema"] == "gaol.bench/v1");
   CHECK(report["kind"] == "enforce");
@@ -154,6 +169,9 @@ TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[b
   CHECK(run.out.find("mechanism") != std::string::npos);
   Ran bad = Gaol({"bench", "enforce", "--repeat", "0"});
   CHECK(bad.status == 125);
+  bad = Gaol({"bench", "enforce", "--metrics-textfile", dir + "/x.txt"});
+  CHECK(bad.status == 125);
+  CHECK(bad.err.find("--metrics-textfile") != std::string::npos);
   RemoveTree(dir);
 }
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -198,6 +199,8 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
   args.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
+    // A daemon a test starts (gaol serve, Prometheus) dies with the test, however it ends.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int null = open("/dev/null", O_RDWR);
     dup2(null, 0);
     dup2(out_fd >= 0 ? out_fd : null, 1);

@@ -23,16 +23,31 @@ int Usage(const std::string& message) {
   return 125;
 }
 
+// What both `start` and `enforce` write: the report (--json), stdout's form, the metrics.
+struct Outputs {
+  std::string json, format = "table", textfile, push;
+};
+
+void AddOutputOptions(CLI::App& cmd, Outputs& o) {
+  cmd.add_option("--json", o.json, "Write the gaol.bench/v1 report to FILE")->type_name("FILE");
+  cmd.add_option("--format", o.format, "What goes to stdout: table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  cmd.add_option("--metrics-textfile", o.textfile,
+                 "Merge the figures into a node_exporter textfile")
+      ->type_name("FILE.prom");
+  cmd.add_option("--metrics-push", o.push, "Push the figures to a Pushgateway (job=gaol-bench)")
+      ->type_name("URL");
+}
+
 // The report to --json FILE, and the table (or the JSON) to stdout.
-int Emit(const nlohmann::json& report, const std::string& table, const std::string& path,
-         const std::string& format) {
+int Emit(const nlohmann::json& report, const std::string& table, const Outputs& o) {
   std::string json = report.dump(2) + "\n";
-  if (!path.empty()) {
-    std::ofstream out(path);
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
     out << json;
-    if (!out) return Usage("--json `" + path + "`: could not write it");
+    if (!out) return Usage("--json `" + o.json + "`: could not write it");
   }
-  std::fputs(format == "json" ? json.c_str() : table.c_str(), stdout);
+  std::fputs(o.format == "json" ? json.c_str() : table.c_str(), stdout);
   return 0;
 }
 
@@ -59,7 +74,7 @@ int main(int argc, char** argv) {
       "gaol bench"};
   app.require_subcommand(1);
   gaol::bench::StartOptions start;
-  std::string json_path, format = "table", cgroup_parent;
+  std::string cgroup_parent;
   bool quick = false;
   int cpu = -1;
   CLI::App* start_cmd = app.add_subcommand(
@@ -67,18 +82,9 @@ int main(int argc, char** argv) {
   start_cmd->add_option("--rounds", start.rounds, "Interleaved rounds (each row once per round)")
       ->capture_default_str();
   start_cmd->add_flag("--quick", quick, "30 rounds: a smoke test, not a figure");
-  start_cmd->add_option("--json", json_path, "Write the gaol.bench/v1 report to FILE")
-      ->type_name("FILE");
-  start_cmd->add_option("--format", format, "What goes to stdout: table or json")
-      ->check(CLI::IsMember({"table", "json"}));
-  std::string plot_dir, textfile, push;
-  start_cmd
-      ->add_option("--metrics-textfile", textfile,
-                   "Merge the figures into a node_exporter textfile")
-      ->type_name("FILE.prom");
-  start_cmd
-      ->add_option("--metrics-push", push, "Push the figures to a Pushgateway (job=gaol-bench)")
-      ->type_name("URL");
+  Outputs outputs;  // one subcommand is parsed: they share it
+  AddOutputOptions(*start_cmd, outputs);
+  std::string plot_dir;
   start_cmd->add_option("--plot", plot_dir, "Draw DIR/start-latency.svg, a CDF per row (gnuplot)")
       ->type_name("DIR");
   start_cmd->add_option("--cpu", cpu, "Pin the harness and every sample to this CPU")
@@ -87,7 +93,7 @@ int main(int argc, char** argv) {
                         "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
   start_cmd->add_option("--gaol", start.gaol, "The gaol binary to measure [the one beside this]");
   gaol::bench::EnforceOptions enforce;
-  std::string enforce_json, enforce_format = "table", enforce_cgroup, enforce_plot;
+  std::string enforce_cgroup, enforce_plot;
   bool enforce_quick = false;
   CLI::App* enforce_cmd = app.add_subcommand(
       "enforce",
@@ -95,17 +101,7 @@ int main(int argc, char** argv) {
       "output, with the mechanism that enforced it");
   enforce_cmd->add_option("--repeat", enforce.repeat, "Runs per row")->capture_default_str();
   enforce_cmd->add_flag("--quick", enforce_quick, "2 runs per row: a smoke test, not a figure");
-  enforce_cmd->add_option("--json", enforce_json, "Write the gaol.bench/v1 report to FILE")
-      ->type_name("FILE");
-  enforce_cmd->add_option("--format", enforce_format, "What goes to stdout: table or json")
-      ->check(CLI::IsMember({"table", "json"}));
-  enforce_cmd
-      ->add_option("--metrics-textfile", textfile,
-                   "Merge the figures into a node_exporter textfile")
-      ->type_name("FILE.prom");
-  enforce_cmd
-      ->add_option("--metrics-push", push, "Push the figures to a Pushgateway (job=gaol-bench)")
-      ->type_name("URL");
+  AddOutputOptions(*enforce_cmd, outputs);
   enforce_cmd->add_option("--plot", enforce_plot, "Draw DIR/enforce.svg (gnuplot)")
       ->type_name("DIR");
   enforce_cmd->add_option("--cgroup-parent", enforce_cgroup,
@@ -139,7 +135,7 @@ int main(int argc, char** argv) {
     std::fputs(gaol::bench::FormatComparison(comparison, threshold / 100).c_str(), stdout);
     return comparison.Regressed() ? 1 : 0;
   }
-  if (auto targets = gaol::cli::CheckMetricsTargets(textfile, push); !targets) {
+  if (auto targets = gaol::cli::CheckMetricsTargets(outputs.textfile, outputs.push); !targets) {
     return Usage(targets.error().Message());
   }
   if (enforce_cmd->parsed()) {
@@ -163,11 +159,10 @@ int main(int argc, char** argv) {
         return Usage(s.error().Message());
       }
     }
-    if (auto s = gaol::bench::ExportEnforce(*report, textfile, push); !s) {
+    if (auto s = gaol::bench::ExportEnforce(*report, outputs.textfile, outputs.push); !s) {
       return Usage(s.error().Message());
     }
-    return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), enforce_json,
-                enforce_format);
+    return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), outputs);
   }
   if (quick) start.rounds = 30;
   if (start.rounds == 0) return Usage("--rounds `0`: expected at least 1");
@@ -190,8 +185,8 @@ int main(int argc, char** argv) {
   if (!plot_dir.empty()) {
     if (auto s = gaol::bench::PlotStart(*report, plot_dir); !s) return Usage(s.error().Message());
   }
-  if (auto s = gaol::bench::ExportStart(*report, textfile, push); !s) {
+  if (auto s = gaol::bench::ExportStart(*report, outputs.textfile, outputs.push); !s) {
     return Usage(s.error().Message());
   }
-  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), json_path, format);
+  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), outputs);
 }

@@ -235,6 +235,40 @@ json ToJson(const EnforceReport& r) {
           {"rows", rows}};
 }
 
+Result<EnforceReport> EnforceReportFromJson(const json& j) {
+  EnforceReport r;
+  try {
+    if (j.at("schema") != kBenchSchema) return Invalid("report `schema`", kBenchSchema);
+    if (j.at("kind") != "enforce") return Invalid("report `kind`", "\"enforce\"");
+    r.host = HostFromJson(j.at("host"));
+    r.repeat = j.at("repeat");
+    for (const json& row : j.at("rows")) {
+      EnforceRow out;
+      out.name = row.at("name");
+      out.limit = row.at("limit");
+      out.mechanism = row.at("mechanism");
+      out.figure = row.at("figure");
+      out.asked = row.at("asked");
+      const json& m = row.at("measured");
+      out.measured.n = m.at("n");
+      out.measured.min = m.at("min");
+      out.measured.p50 = m.at("p50");
+      out.measured.max = m.at("max");
+      out.measured.mean = m.at("mean");
+      out.error_p50 = row.at("error_p50");
+      out.wall_seconds.p50 = row.at("wall_seconds_p50");
+      out.error_worst = row.at("error_worst");
+      out.statuses = row.at("statuses");
+      if (!row.at("skipped").is_null()) out.skipped = row.at("skipped");
+      r.rows.push_back(std::move(out));
+    }
+  } catch (const json::exception& e) {
+    return Invalid("gaol.bench/v1 enforce report",
+                   fmt::format("every field of the schema ({})", e.what()));
+  }
+  return r;
+}
+
 std::string FormatTable(const EnforceReport& r) {
   std::string out = fmt::format("{:<32} {:<11} {:>9} {:>10} {:>10} {:>10} {:>8}  {}\n",
                                 "limit: workload, " + r.host.user, "mechanism", "asked", "measured",

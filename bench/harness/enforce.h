@@ -41,6 +41,7 @@ struct EnforceReport {
 
 Result<EnforceReport> RunEnforce(const EnforceOptions& options);
 nlohmann::json ToJson(const EnforceReport& report);
+Result<EnforceReport> EnforceReportFromJson(const nlohmann::json& json);
 std::string FormatTable(const EnforceReport& report);
 
 }  // namespace gaol::bench

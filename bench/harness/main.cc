@@ -1,5 +1,6 @@
 // gaol-bench: `gaol bench` (gaol execs this binary). `start` measures start latency against the
-// peers installed here, interleaved; `compare` judges one report against a baseline.
+// peers installed here, interleaved; `enforce` how exactly limits hold; `compare` judges one
+// report (or gaol-micro-bench's JSON) against a baseline.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bench/harness/compare.h"
 #include "bench/harness/enforce.h"
 #include "bench/harness/export.h"
 #include "bench/harness/plot.h"
@@ -51,16 +53,14 @@ int Emit(const nlohmann::json& report, const std::string& table, const Outputs& 
   return 0;
 }
 
-gaol::Result<gaol::bench::StartReport> Load(const std::string& path) {
+gaol::Result<nlohmann::json> Load(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return gaol::Invalid("report `" + path + "`", "a readable gaol.bench/v1 JSON file");
+  if (!in) return gaol::Invalid("report `" + path + "`", "a readable JSON file");
   std::stringstream ss;
   ss << in.rdbuf();
   auto json = nlohmann::json::parse(ss.str(), nullptr, false);
   if (json.is_discarded()) return gaol::Invalid("report `" + path + "`", "valid JSON");
-  auto report = gaol::bench::StartReportFromJson(json);
-  if (!report) return tl::unexpected(std::move(report.error()).With(path));
-  return report;
+  return json;
 }
 
 }  // namespace
@@ -112,11 +112,16 @@ int main(int argc, char** argv) {
   double threshold = 10;
   CLI::App* compare = app.add_subcommand(
       "compare", "Each figure's change from BASELINE to CURRENT; exit 1 past the threshold");
-  compare->add_option("BASELINE", baseline, "A gaol.bench/v1 report")->required();
-  compare->add_option("CURRENT", current, "A gaol.bench/v1 report")->required();
+  compare
+      ->add_option("BASELINE", baseline,
+                   "A gaol.bench/v1 start or enforce report, or gaol-micro-bench's JSON "
+                   "(--benchmark_out)")
+      ->required();
+  compare->add_option("CURRENT", current, "A report of the same kind")->required();
   compare
       ->add_option("--threshold", threshold,
-                   "Percent rise of a ratio to the floor that counts as a regression")
+                   "Percent rise of a ratio to the floor (start, micro), or points of the limit "
+                   "(enforce), that counts as a regression")
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -131,9 +136,10 @@ int main(int argc, char** argv) {
     if (!a) return Usage(a.error().Message());
     auto b = Load(current);
     if (!b) return Usage(b.error().Message());
-    auto comparison = gaol::bench::Compare(*a, *b, threshold / 100);
-    std::fputs(gaol::bench::FormatComparison(comparison, threshold / 100).c_str(), stdout);
-    return comparison.Regressed() ? 1 : 0;
+    auto comparison = gaol::bench::CompareDocuments(*a, *b, threshold / 100);
+    if (!comparison) return Usage(comparison.error().Message());
+    std::fputs(gaol::bench::FormatComparison(*comparison, threshold / 100).c_str(), stdout);
+    return comparison->Regressed() ? 1 : 0;
   }
   if (auto targets = gaol::cli::CheckMetricsTargets(outputs.textfile, outputs.push); !targets) {
     return Usage(targets.error().Message());

@@ -114,22 +114,27 @@ json ToJson(const StartReport& r) {
           {"rows", rows}};
 }
 
+Host HostFromJson(const json& h) {
+  Host host;
+  host.kernel = h.at("kernel");
+  host.cpu_model = h.at("cpu_model");
+  host.cpus = h.at("cpus");
+  host.cgroup_mode = h.at("cgroup_mode");
+  host.gaol_version = h.at("gaol_version");
+  host.governor = h.at("governor");
+  host.turbo = h.at("turbo");
+  host.aslr = h.at("aslr");
+  if (!h.at("pinned_cpu").is_null()) host.pinned_cpu = h.at("pinned_cpu").get<int>();
+  host.user = h.at("user");
+  return host;
+}
+
 Result<StartReport> StartReportFromJson(const json& j) {
   StartReport r;
   try {
     if (j.at("schema") != kBenchSchema) return Invalid("report `schema`", kBenchSchema);
     if (j.at("kind") != "start") return Invalid("report `kind`", "\"start\"");
-    const json& h = j.at("host");
-    r.host.kernel = h.at("kernel");
-    r.host.cpu_model = h.at("cpu_model");
-    r.host.cpus = h.at("cpus");
-    r.host.cgroup_mode = h.at("cgroup_mode");
-    r.host.gaol_version = h.at("gaol_version");
-    r.host.governor = h.at("governor");
-    r.host.turbo = h.at("turbo");
-    r.host.aslr = h.at("aslr");
-    if (!h.at("pinned_cpu").is_null()) r.host.pinned_cpu = h.at("pinned_cpu").get<int>();
-    r.host.user = h.at("user");
+    r.host = HostFromJson(j.at("host"));
     r.rounds = j.at("rounds");
     for (const json& row : j.at("rows")) {
       Row out;
@@ -171,58 +176,6 @@ std::string FormatTable(const StartReport& r) {
       r.rounds, r.host.cpus, r.host.cpu_model, r.host.kernel, r.host.cgroup_mode, r.host.governor,
       r.host.turbo, r.host.aslr,
       r.host.pinned_cpu ? fmt::format(", pinned to CPU {}", *r.host.pinned_cpu) : std::string());
-  return out;
-}
-
-bool Comparison::Regressed() const {
-  for (const auto& c : changes) {
-    if (c.regression) return true;
-  }
-  return false;
-}
-
-Comparison Compare(const StartReport& baseline, const StartReport& current, double threshold) {
-  Comparison out;
-  std::map<std::string, const Row*> before;
-  for (const auto& row : baseline.rows) before[row.name] = &row;
-  for (const auto& row : current.rows) {
-    Change c;
-    c.name = row.name + " p50/floor";
-    auto it = before.find(row.name);
-    if (it == before.end()) {
-      c.note = "new row";
-    } else if (!row.ratio_to_floor || !it->second->ratio_to_floor) {
-      c.note = "skipped";
-    } else {
-      c.baseline = *it->second->ratio_to_floor;
-      c.current = *row.ratio_to_floor;
-      c.change = c.current / c.baseline - 1;
-      c.regression = c.change > threshold;
-    }
-    if (it != before.end()) before.erase(it);
-    out.changes.push_back(std::move(c));
-  }
-  for (const auto& [name, row] : before) {
-    Change c;
-    c.name = name + " p50/floor";
-    c.note = "row gone";
-    out.changes.push_back(std::move(c));
-  }
-  return out;
-}
-
-std::string FormatComparison(const Comparison& comparison, double threshold) {
-  std::string out;
-  for (const auto& c : comparison.changes) {
-    if (!c.note.empty()) {
-      out += fmt::format("{:<56} {}\n", c.name, c.note);
-      continue;
-    }
-    out += fmt::format("{:<56} {:>6.2f} -> {:>6.2f}  {:>+6.1f} %{}\n", c.name, c.baseline,
-                       c.current, c.change * 100, c.regression ? "  REGRESSION" : "");
-  }
-  out += fmt::format("threshold: +{:.0f} % on ratios to the same run's floor: {}\n",
-                     threshold * 100, comparison.Regressed() ? "regressed" : "ok");
   return out;
 }
 

@@ -43,26 +43,12 @@ struct StartReport {
 };
 
 nlohmann::json ToJson(const Host& host);
+// Throws nlohmann::json::exception on a missing or mistyped field (the callers catch it).
+Host HostFromJson(const nlohmann::json& json);
 nlohmann::json ToJson(const StartReport& report);
 Result<StartReport> StartReportFromJson(const nlohmann::json& json);
 
 // The table a person reads: one line per row, milliseconds, ratios.
 std::string FormatTable(const StartReport& report);
-
-// `gaol bench compare`: each figure's change from `baseline` to `current`. Only ratios to the
-// same run's floor are judged (absolute times move with the machine); a rise past `threshold`
-// (0.10: 10 %) is a regression.
-struct Change {
-  std::string name;
-  double baseline = 0, current = 0, change = 0;  // change = current / baseline - 1
-  bool regression = false;
-  std::string note;  // "new row", "row gone", "skipped"
-};
-struct Comparison {
-  std::vector<Change> changes;
-  bool Regressed() const;
-};
-Comparison Compare(const StartReport& baseline, const StartReport& current, double threshold);
-std::string FormatComparison(const Comparison& comparison, double threshold);
 
 }  // namespace gaol::bench

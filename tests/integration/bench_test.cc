@@ -1,5 +1,6 @@
-// `gaol bench start --quick` on this host, as an unprivileged uid: every row present and sane,
-// the report valid, and `gaol bench compare` judging it.
+// `gaol bench start --quick`, `gaol bench enforce --quick` and a short gaol-micro-bench pass on
+// this host, as an unprivileged uid: every row present and sane, the reports valid, and `gaol bench
+// compare` judging each kind.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "tests/integration/harness.h"
 
@@ -167,11 +169,91 @@ TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[b
   CHECK(rows["output limit 1 MiB: writer"]["measured"]["max"] == 1048576.0);
   CHECK(rows["output limit 1 MiB: writer"]["measured"]["min"] == 1048576.0);
   CHECK(run.out.find("mechanism") != std::string::npos);
+
+  // compare: against itself no regression; a doctored worse error or another mechanism is one.
+  Ran same = Gaol({"bench", "compare", path, path});
+  CHECK(same.status == 0);
+  CHECK(same.out.find("of the limit") != std::string::npos);
+  auto doctored = report;
+  for (auto& row : doctored["rows"]) {
+    if (row["name"] == "output limit 1 MiB: writer") row["error_worst"] = 0.2 * 1048576;
+    if (row["name"] == "memory 64 MiB: hog") row["mechanism"] = "none";
+  }
+  std::ofstream(dir + "/worse.json") << doctored.dump();
+  Ran worse = Gaol({"bench", "compare", path, dir + "/worse.json"});
+  CHECK(worse.status == 1);
+  CHECK(worse.out.find("mechanism rlimit -> none  REGRESSION") != std::string::npos);
+  CHECK(worse.out.find("+20.00 pts  REGRESSION") != std::string::npos);
   Ran bad = Gaol({"bench", "enforce", "--repeat", "0"});
   CHECK(bad.status == 125);
   bad = Gaol({"bench", "enforce", "--metrics-textfile", dir + "/x.txt"});
   CHECK(bad.status == 125);
   CHECK(bad.err.find("--metrics-textfile") != std::string::npos);
+  RemoveTree(dir);
+}
+
+TEST_CASE("bench: gaol-micro-bench times each launch step and compare judges its JSON", "[bench]") {
+  std::string dir = MakeTempDir();
+  std::string micro = GaolBin().substr(0, GaolBin().rfind('/')) + "/gaol-micro-bench";
+  REQUIRE(access(micro.c_str(), X_OK) == 0);
+  std::string path = dir + "/micro.json";
+  // One short pass over the kernel-bound benchmarks (not a figure: a check that each runs here).
+  std::vector<std::string> argv = {
+      micro, "--benchmark_filter=^(floor|clone3|id_map|rootfs|cgroup|launch)",
+      "--benchmark_min_time=0.01", "--benchmark_out=" + path, "--benchmark_out_format=json"};
+  int out = open((dir + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  pid_t pid = Spawn(argv, out, out);
+  close(out);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  INFO(ReadText(dir + "/out"));
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  auto doc = nlohmann::json::parse(ReadText(path));
+  std::map<std::string, nlohmann::json> runs;
+  for (const auto& b : doc["benchmarks"]) runs[b["run_name"]] = b;
+  // Everything but the cgroup leaf runs on this host as an unprivileged user.
+  for (const char* name :
+       {"floor/fork_exec_true/real_time", "clone3/none/real_time", "clone3/user/real_time",
+        "clone3/user_net/real_time", "clone3/all_seven/real_time", "id_map/single/manual_time",
+        "rootfs/mounts_and_pivot_root/manual_time", "launch/true_default/real_time"}) {
+    INFO(name);
+    REQUIRE(runs.count(name) == 1);
+    CHECK_FALSE(runs[name].value("error_occurred", false));
+    CHECK(runs[name]["real_time"].get<double>() > 0);
+  }
+  // Skipped with the reason, where the host (here: the caller) lacks the feature.
+  const auto& leaf = runs["cgroup/leaf_create_remove/real_time"];
+  CHECK(leaf["error_occurred"] == true);
+  CHECK(leaf["error_message"].get<std::string>().find("GAOL_BENCH_CGROUP_PARENT") !=
+        std::string::npos);
+  // The mount benchmark and the whole launch carry the child's own step timings.
+  CHECK(runs["rootfs/mounts_and_pivot_root/manual_time"]["mounts_us_p50"].get<double>() > 0);
+  const auto& launch = runs["launch/true_default/real_time"];
+  for (const char* step : {"step_clone_us", "step_id_map_us", "step_mounts_us",
+                           "step_pivot_root_us", "step_seccomp_us", "step_landlock_us"}) {
+    INFO(step);
+    REQUIRE(launch.contains(step));
+    CHECK(launch[step].get<double>() > 0);
+  }
+  // The steps happen within the launch they were timed in.
+  CHECK(launch["step_clone_us"].get<double>() * 1e3 < launch["real_time"].get<double>());
+
+  // compare: against itself no regression; a launch doctored 50 % slower is one.
+  Ran same = Gaol({"bench", "compare", path, path});
+  INFO(same.err);
+  CHECK(same.status == 0);
+  CHECK(same.out.find("skipped: no delegated cgroup") != std::string::npos);
+  for (auto& b : doc["benchmarks"]) {
+    if (b["run_name"] == "launch/true_default/real_time") {
+      b["real_time"] = b["real_time"].get<double>() * 1.5;
+    }
+  }
+  std::ofstream(dir + "/slower.json") << doc.dump();
+  Ran slower = Gaol({"bench", "compare", path, dir + "/slower.json"});
+  CHECK(slower.status == 1);
+  CHECK(slower.out.find("launch/true_default/real_time /floor") != std::string::npos);
+  CHECK(slower.out.find("REGRESSION") != std::string::npos);
   RemoveTree(dir);
 }
 

@@ -13,6 +13,10 @@ mkdir -m 0755 "$stage/probe" "$stage/attack"
 install -m 0755 "$build/sandbox/gaol" "$stage/gaol"
 install -m 0755 "$build/sandbox/gaol-serve" "$stage/gaol-serve"
 install -m 0755 "$build/sandbox/gaol-bench" "$stage/gaol-bench"
+# gaol-micro-bench: built unless GAOL_BUILD_BENCH is off; the [bench] tier asks for it.
+if [ -x "$build/bench/gaol-micro-bench" ]; then
+  install -m 0755 "$build/bench/gaol-micro-bench" "$stage/gaol-micro-bench"
+fi
 install -m 0644 "$build/sandbox/gaol-metrics.so" "$stage/gaol-metrics.so"
 install -m 0755 "$build/tests/probe/gaol-probe" "$stage/probe/gaol-probe"
 install -m 0755 "$build/tests/escape/gaol-attack" "$stage/attack/gaol-attack"

@@ -19,3 +19,8 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 # gaol bench enforce on the cgroup path: its table, line by line, for the host side to print.
 /gaol/gaol bench enforce --repeat 5 --cgroup-parent $P 2>/dev/null | sed 's/^/GAOL-ENFORCE /'
+# gaol bench start with a cgroup leaf per gaol row, crun (which needs a unified host) beside bwrap
+# and unshare; then the micro-benchmarks that need a delegated cgroup.
+/gaol/gaol bench start --rounds 30 --cgroup-parent $P 2>/dev/null | sed 's/^/GAOL-START /'
+GAOL_BENCH_CGROUP_PARENT=$P /gaol/gaol-micro-bench --benchmark_filter='^(floor|cgroup|launch)' \
+  --benchmark_min_time=0.5 2>/dev/null | sed 's/^/GAOL-MICRO /'

@@ -56,6 +56,14 @@ copy_with_libs "$build/sandbox/gaol-metrics.so" /gaol/gaol-metrics.so
 copy_with_libs "$build/sandbox/gaol-bench" /gaol/gaol-bench
 copy_with_libs "$build/tests/integration/gaol-integration-tests" /gaol/gaol-integration-tests
 install -m 0755 "$build/tests/probe/gaol-probe" "$root/gaol/probe/gaol-probe"
+# The figures' peers and micro-benchmarks: crun refuses this build machine's hybrid cgroups, so
+# its start latency is measured here, beside bwrap and unshare, on a unified host.
+if [ "$filter" = figures ]; then
+  copy_with_libs /usr/bin/crun /usr/bin/crun
+  copy_with_libs /usr/bin/bwrap /usr/bin/bwrap
+  copy_with_libs /usr/bin/unshare /usr/bin/unshare
+  copy_with_libs "$build/bench/gaol-micro-bench" /gaol/gaol-micro-bench
+fi
 # systemd's user manager, for the [systemd] tests, and the D-Bus daemon it starts from its
 # dbus.socket and dbus.service units (Debian's dbus-user-session), as on a login of a systemd host.
 # libsystemd.so.0, which gaol loads with dlopen, comes with dbus-daemon.
@@ -113,5 +121,9 @@ if [ "$filter" = figures ]; then
   tr -d '\r' <"$console" | grep -o 'GAOL-FIG .*' | python3 "$here/summarise-figures.py"
   echo "gaol bench enforce --repeat 5 --cgroup-parent (cgroup v2 delegated, under TCG):"
   tr -d '\r' <"$console" | sed -n 's/^.*GAOL-ENFORCE //p'
+  echo "gaol bench start --rounds 30 --cgroup-parent (unified cgroup v2, under TCG):"
+  tr -d '\r' <"$console" | sed -n 's/^.*GAOL-START //p'
+  echo "gaol-micro-bench, cgroup leaf and whole launch (GAOL_BENCH_CGROUP_PARENT, under TCG):"
+  tr -d '\r' <"$console" | sed -n 's/^.*GAOL-MICRO //p'
 fi
 exit "$rc"

@@ -81,16 +81,21 @@ void BM_ForkExecTrue(benchmark::State& state) {
 BENCHMARK(BM_ForkExecTrue)->Name("floor/fork_exec_true")->UseRealTime();
 
 // clone3 of a child that exits at once, with one namespace at a time and with gaol's seven.
+// Counter `call_us_p50`: the clone3 call alone, as the launch's `clone` step times it.
 void BM_Clone3(benchmark::State& state, std::uint64_t flags) {
+  std::vector<double> call_us;
   for (auto _ : state) {
+    std::uint64_t start = MonotonicNs();
     pid_t pid = Clone3(flags);
     if (pid == 0) _exit(0);
+    call_us.push_back(static_cast<double>(MonotonicNs() - start) / 1e3);
     if (pid < 0) {
       state.SkipWithError(CloneFailure(errno).c_str());
       break;
     }
     Reap(pid);
   }
+  state.counters["call_us_p50"] = Median(std::move(call_us));
 }
 BENCHMARK_CAPTURE(BM_Clone3, none, std::uint64_t{0})->Name("clone3/none")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Clone3, user, std::uint64_t{CLONE_NEWUSER})
@@ -291,6 +296,41 @@ BENCHMARK_CAPTURE(BM_CgroupLeaf, bare, false)->Name("cgroup/leaf_create_remove")
 BENCHMARK_CAPTURE(BM_CgroupLeaf, limits, true)
     ->Name("cgroup/leaf_create_remove_with_limits")
     ->UseRealTime();
+
+// clone3 of gaol's seven namespaces born in a fresh leaf (CLONE_INTO_CGROUP), to exit and reaped,
+// as clone3/all_seven but for the leaf: what entering a cgroup at clone adds to the launch.
+void BM_Clone3IntoLeaf(benchmark::State& state) {
+  std::string why;
+  auto parent = CgroupParent(why);
+  if (!parent) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  std::vector<double> call_us;
+  for (auto _ : state) {
+    auto leaf = cgroup::Leaf::Create(*parent, {}, {});
+    if (!leaf) {
+      state.SkipWithError(leaf.error().Message().c_str());
+      break;
+    }
+    clone_args args = {};
+    args.flags = kAllNamespaces | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<std::uint64_t>(leaf->DirFd());
+    std::uint64_t start = MonotonicNs();
+    auto pid = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+    if (pid == 0) _exit(0);
+    call_us.push_back(static_cast<double>(MonotonicNs() - start) / 1e3);
+    if (pid < 0) {
+      state.SkipWithError(CloneFailure(errno).c_str());
+      break;
+    }
+    Reap(pid);
+    state.SetIterationTime(static_cast<double>(MonotonicNs() - start) / 1e9);
+  }
+  state.counters["call_us_p50"] = Median(std::move(call_us));
+}
+BENCHMARK(BM_Clone3IntoLeaf)->Name("cgroup/clone3_all_seven_into_new_leaf")->UseManualTime();
 
 // The whole of `gaol run -- /bin/true` in-process (the library's RunJob), with the median of each
 // launch step as a counter (microseconds): where a launch's time goes.

@@ -431,6 +431,148 @@ json Server::Describe(const Job& job) const {
   return out;
 }
 
+bool Server::Authorized(const httplib::Request& req, httplib::Response& res) {
+  if (options_.token.empty() || req.path == "/healthz") return true;
+  std::string auth = req.get_header_value("Authorization");
+  if (auth.starts_with("Bearer ") && SameToken(auth.substr(7), options_.token)) return true;
+  observer_.OnRejected("unauthorized");
+  res.set_header("WWW-Authenticate", "Bearer");
+  // The body was not read: the connection cannot carry another request.
+  res.set_header("Connection", "close");
+  ReplyError(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
+  return false;
+}
+
+// POST /v1/run (waits for the result) and POST /v1/jobs (202 and a Location at once).
+void Server::HandleSubmit(const httplib::Request& req, httplib::Response& res, bool async) {
+  auto request = ParseRunRequest(req.body, options_.policy);
+  if (!request) {
+    bool policy = request.error().context.starts_with("policy");
+    observer_.OnRejected(policy ? "over_limits" : "bad_request");
+    ReplyError(res, 400, request.error().Message());
+    return;
+  }
+  if (!options_.cgroup_parent.empty()) request->spec.cgroup_parent = options_.cgroup_parent;
+  auto job = std::make_shared<Job>();
+  job->id = NewId();
+  job->async = async;
+  job->request = std::move(*request);
+  switch (Enqueue(job)) {
+    case Submit::kQueueFull:
+      observer_.OnRejected("queue_full");
+      res.set_header("Retry-After", "1");
+      ReplyError(res, 429,
+                 fmt::format("the queue is full ({} running, {} queued): retry later",
+                             options_.max_concurrent, options_.max_queue));
+      return;
+    case Submit::kDraining:
+      observer_.OnRejected("other");
+      ReplyError(res, 503, "the server is shutting down");
+      return;
+    case Submit::kAccepted:
+      break;
+  }
+  if (async) {
+    std::lock_guard lock(mu_);
+    res.set_header("Location", "/v1/jobs/" + job->id);
+    Reply(res, 202, Describe(*job));
+    return;
+  }
+  std::unique_lock lock(mu_);
+  done_cv_.wait(lock, [&] { return job->state == Job::kDone; });
+  json out = job->result;
+  out["id"] = job->id;
+  Reply(res, 200, out);
+}
+
+void Server::HandleGetJob(const std::string& id, httplib::Response& res) {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    return ReplyError(res, 404, "no such job (the last 1000 finished jobs are kept)");
+  }
+  Reply(res, 200, Describe(*it->second));
+}
+
+// DELETE /v1/jobs/ID: a finished job is forgotten; a queued or running one is cancelled.
+void Server::HandleDeleteJob(const std::string& id, httplib::Response& res) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return ReplyError(res, 404, "no such job");
+    job = it->second;
+    if (job->state == Job::kDone) {
+      json out = Describe(*job);
+      jobs_.erase(it);
+      std::erase(finished_order_, job->id);
+      return Reply(res, 200, out);
+    }
+  }
+  Cancel(job);
+  std::unique_lock lock(mu_);
+  // Wait for the kill to land (bounded), so the caller sees the job's end, not a promise.
+  done_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return job->state == Job::kDone; });
+  Reply(res, 200, Describe(*job));
+}
+
+void Server::HandleHealth(httplib::Response& res) {
+  std::lock_guard lock(mu_);
+  Reply(res, draining_ ? 503 : 200,
+        {{"status", draining_ ? "draining" : "ok"},
+         {"running", running_},
+         {"queued", queue_.size()},
+         {"fork_server_pid", fork_server_->Pid()},
+         {"fork_server_restarts", fork_server_->Restarts()}});
+}
+
+void Server::Route() {
+  auto& http = *http_;
+  using Req = httplib::Request;
+  using Res = httplib::Response;
+  http.set_pre_routing_handler([this](const Req& req, Res& res) {
+    return Authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                : httplib::Server::HandlerResponse::Handled;
+  });
+  http.Post("/v1/run", [this](const Req& req, Res& res) { HandleSubmit(req, res, false); });
+  http.Post("/v1/jobs", [this](const Req& req, Res& res) { HandleSubmit(req, res, true); });
+  http.Get(R"(/v1/jobs/([0-9a-f]+))",
+           [this](const Req& req, Res& res) { HandleGetJob(req.matches[1], res); });
+  http.Delete(R"(/v1/jobs/([0-9a-f]+))",
+              [this](const Req& req, Res& res) { HandleDeleteJob(req.matches[1], res); });
+  http.Get("/metrics", [this](const Req&, Res& res) {
+    res.set_content(observer_.Exposition(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http.Get("/healthz", [this](const Req&, Res& res) { HandleHealth(res); });
+  http.Get("/v1/check", [this](const Req&, Res& res) {
+    std::string report = CheckReport(options_.gaol);
+    if (report.empty()) return ReplyError(res, 500, "`gaol check --json` gave no report");
+    res.set_content(report, "application/json");
+  });
+  http.set_error_handler([](const Req&, Res& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) return ReplyError(res, 413, "the request body is over --max-body");
+    if (res.status == 404) return ReplyError(res, 404, "no such endpoint");
+    ReplyError(res, res.status, fmt::format("HTTP {}", res.status));
+  });
+}
+
+Status Server::Bind() {
+  const std::string& listen = options_.listen;
+  if (listen.starts_with("unix:")) {
+    if (auto s = http_->BindUnix(listen.substr(5)); !s) return s;
+    bound_ = listen;
+    return {};
+  }
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  auto port = http_->BindTcp(host, std::atoi(listen.c_str() + colon + 1));
+  if (!port) return tl::unexpected(port.error());
+  bound_ = fmt::format("{}:{}", listen.substr(0, colon), *port);
+  return {};
+}
+
 Status Server::Start(ForkServer& fork_server) {
   fork_server_ = &fork_server;
   wake_fd_.Reset(eventfd(0, EFD_CLOEXEC));
@@ -443,129 +585,8 @@ Status Server::Start(ForkServer& fork_server) {
   http.set_payload_max_length(options_.max_body_bytes);
   http.set_keep_alive_max_count(1000);
   http.set_tcp_nodelay(true);
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options_.token.empty() || req.path == "/healthz") {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    std::string auth = req.get_header_value("Authorization");
-    if (!auth.starts_with("Bearer ") || !SameToken(auth.substr(7), options_.token)) {
-      observer_.OnRejected("unauthorized");
-      res.set_header("WWW-Authenticate", "Bearer");
-      // The body was not read: the connection cannot carry another request.
-      res.set_header("Connection", "close");
-      ReplyError(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  auto submit = [this](const httplib::Request& req, httplib::Response& res, bool async) {
-    auto request = ParseRunRequest(req.body, options_.policy);
-    if (!request) {
-      bool policy = request.error().context.starts_with("policy");
-      observer_.OnRejected(policy ? "over_limits" : "bad_request");
-      ReplyError(res, 400, request.error().Message());
-      return;
-    }
-    if (!options_.cgroup_parent.empty()) request->spec.cgroup_parent = options_.cgroup_parent;
-    auto job = std::make_shared<Job>();
-    job->id = NewId();
-    job->async = async;
-    job->request = std::move(*request);
-    switch (Enqueue(job)) {
-      case Submit::kQueueFull:
-        observer_.OnRejected("queue_full");
-        res.set_header("Retry-After", "1");
-        ReplyError(res, 429,
-                   fmt::format("the queue is full ({} running, {} queued): retry later",
-                               options_.max_concurrent, options_.max_queue));
-        return;
-      case Submit::kDraining:
-        observer_.OnRejected("other");
-        ReplyError(res, 503, "the server is shutting down");
-        return;
-      case Submit::kAccepted:
-        break;
-    }
-    if (async) {
-      std::lock_guard lock(mu_);
-      res.set_header("Location", "/v1/jobs/" + job->id);
-      Reply(res, 202, Describe(*job));
-      return;
-    }
-    std::unique_lock lock(mu_);
-    done_cv_.wait(lock, [&] { return job->state == Job::kDone; });
-    json out = job->result;
-    out["id"] = job->id;
-    Reply(res, 200, out);
-  };
-  http.Post("/v1/run", [submit](const auto& req, auto& res) { submit(req, res, false); });
-  http.Post("/v1/jobs", [submit](const auto& req, auto& res) { submit(req, res, true); });
-  http.Get(R"(/v1/jobs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    std::lock_guard lock(mu_);
-    auto it = jobs_.find(req.matches[1]);
-    if (it == jobs_.end()) {
-      return ReplyError(res, 404, "no such job (the last 1000 finished jobs are kept)");
-    }
-    Reply(res, 200, Describe(*it->second));
-  });
-  http.Delete(
-      R"(/v1/jobs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
-        std::shared_ptr<Job> job;
-        {
-          std::lock_guard lock(mu_);
-          auto it = jobs_.find(req.matches[1]);
-          if (it == jobs_.end()) return ReplyError(res, 404, "no such job");
-          job = it->second;
-          if (job->state == Job::kDone) {
-            // A finished job is forgotten: its result is not kept any longer.
-            json out = Describe(*job);
-            jobs_.erase(it);
-            std::erase(finished_order_, job->id);
-            return Reply(res, 200, out);
-          }
-        }
-        Cancel(job);
-        std::unique_lock lock(mu_);
-        // Wait for the kill to land (bounded), so the caller sees the job's end, not a promise.
-        done_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return job->state == Job::kDone; });
-        Reply(res, 200, Describe(*job));
-      });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(observer_.Exposition(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard lock(mu_);
-    Reply(res, draining_ ? 503 : 200,
-          {{"status", draining_ ? "draining" : "ok"},
-           {"running", running_},
-           {"queued", queue_.size()},
-           {"fork_server_pid", fork_server_->Pid()},
-           {"fork_server_restarts", fork_server_->Restarts()}});
-  });
-  http.Get("/v1/check", [this](const httplib::Request&, httplib::Response& res) {
-    std::string report = CheckReport(options_.gaol);
-    if (report.empty()) return ReplyError(res, 500, "`gaol check --json` gave no report");
-    res.set_content(report, "application/json");
-  });
-  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 413) return ReplyError(res, 413, "the request body is over --max-body");
-    if (res.status == 404) return ReplyError(res, 404, "no such endpoint");
-    ReplyError(res, res.status, fmt::format("HTTP {}", res.status));
-  });
-
-  const std::string& listen = options_.listen;
-  if (listen.starts_with("unix:")) {
-    if (auto s = http.BindUnix(listen.substr(5)); !s) return s;
-    bound_ = listen;
-  } else {
-    auto colon = listen.rfind(':');
-    std::string host = listen.substr(0, colon);
-    if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
-    auto port = http.BindTcp(host, std::atoi(listen.c_str() + colon + 1));
-    if (!port) return tl::unexpected(port.error());
-    bound_ = fmt::format("{}:{}", listen.substr(0, colon), *port);
-  }
+  Route();
+  if (auto bound = Bind(); !bound) return bound;
   auto* ring = new io_uring;
   if (int rc = io_uring_queue_init(256, ring, 0); rc < 0) {
     delete ring;

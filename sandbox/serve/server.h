@@ -20,6 +20,10 @@
 #include "sandbox/serve/request.h"
 
 struct io_uring;
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace gaol::serve {
 
@@ -76,6 +80,14 @@ class Server {
   void Cancel(const std::shared_ptr<Job>& job);
   void Retire(const Job& job);
   nlohmann::json Describe(const Job& job) const;
+  // The routes, one handler each; Authorized runs before every route (false: answered 401).
+  void Route();
+  Status Bind();  // options_.listen: unix:PATH or HOST:PORT (port 0: any)
+  bool Authorized(const httplib::Request& req, httplib::Response& res);
+  void HandleSubmit(const httplib::Request& req, httplib::Response& res, bool async);
+  void HandleGetJob(const std::string& id, httplib::Response& res);
+  void HandleDeleteJob(const std::string& id, httplib::Response& res);
+  void HandleHealth(httplib::Response& res);
 
   ServeOptions options_;
   ServeObserver& observer_;

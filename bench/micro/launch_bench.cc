@@ -34,10 +34,15 @@ namespace {
 constexpr std::uint64_t kAllNamespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
                                          CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
 
-pid_t Clone3(std::uint64_t flags) {
+// cgroup_fd >= 0: the child is born in that cgroup (CLONE_INTO_CGROUP), as gaol's sandbox is.
+pid_t Clone3(std::uint64_t flags, int cgroup_fd = -1) {
   clone_args args = {};
   args.flags = flags;
   args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+  }
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
 }
 
@@ -313,12 +318,8 @@ void BM_Clone3IntoLeaf(benchmark::State& state) {
       state.SkipWithError(leaf.error().Message().c_str());
       break;
     }
-    clone_args args = {};
-    args.flags = kAllNamespaces | CLONE_INTO_CGROUP;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = static_cast<std::uint64_t>(leaf->DirFd());
     std::uint64_t start = MonotonicNs();
-    auto pid = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+    pid_t pid = Clone3(kAllNamespaces, leaf->DirFd());
     if (pid == 0) _exit(0);
     call_us.push_back(static_cast<double>(MonotonicNs() - start) / 1e3);
     if (pid < 0) {

@@ -63,66 +63,150 @@ gaol::Result<nlohmann::json> Load(const std::string& path) {
   return json;
 }
 
+// Every option of the three subcommands; only one subcommand is parsed.
+struct Args {
+  gaol::bench::StartOptions start;
+  gaol::bench::EnforceOptions enforce;
+  Outputs outputs;
+  std::string cgroup_parent, plot_dir;
+  bool quick = false;
+  int cpu = -1;
+  std::string baseline, current;
+  double threshold = 10;
+};
+
+CLI::App* AddStart(CLI::App& app, Args& a) {
+  CLI::App* cmd = app.add_subcommand(
+      "start", "Spawn-to-exit latency of a no-op job: gaol at each isolation level and the peers");
+  cmd->add_option("--rounds", a.start.rounds, "Interleaved rounds (each row once per round)")
+      ->capture_default_str();
+  cmd->add_flag("--quick", a.quick, "30 rounds: a smoke test, not a figure");
+  AddOutputOptions(*cmd, a.outputs);
+  cmd->add_option("--plot", a.plot_dir, "Draw DIR/start-latency.svg, a CDF per row (gnuplot)")
+      ->type_name("DIR");
+  cmd->add_option("--cpu", a.cpu, "Pin the harness and every sample to this CPU")->type_name("N");
+  cmd->add_option("--cgroup-parent", a.cgroup_parent,
+                  "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
+  cmd->add_option("--gaol", a.start.gaol, "The gaol binary to measure [the one beside this]");
+  return cmd;
+}
+
+CLI::App* AddEnforce(CLI::App& app, Args& a) {
+  CLI::App* cmd = app.add_subcommand(
+      "enforce",
+      "How exactly each limit holds: memory, pids, CPU bandwidth, CPU time, wall time, "
+      "output, with the mechanism that enforced it");
+  cmd->add_option("--repeat", a.enforce.repeat, "Runs per row")->capture_default_str();
+  cmd->add_flag("--quick", a.quick, "2 runs per row: a smoke test, not a figure");
+  AddOutputOptions(*cmd, a.outputs);
+  cmd->add_option("--plot", a.plot_dir, "Draw DIR/enforce.svg (gnuplot)")->type_name("DIR");
+  cmd->add_option("--cgroup-parent", a.cgroup_parent,
+                  "A delegated cgroup v2 directory: measure the cgroup path");
+  cmd->add_option("--gaol", a.enforce.gaol, "The gaol binary to measure [the one beside this]");
+  return cmd;
+}
+
+CLI::App* AddCompare(CLI::App& app, Args& a) {
+  CLI::App* cmd = app.add_subcommand(
+      "compare", "Each figure's change from BASELINE to CURRENT; exit 1 past the threshold");
+  cmd->add_option("BASELINE", a.baseline,
+                  "A gaol.bench/v1 start or enforce report, or gaol-micro-bench's JSON "
+                  "(--benchmark_out)")
+      ->required();
+  cmd->add_option("CURRENT", a.current, "A report of the same kind")->required();
+  cmd->add_option("--threshold", a.threshold,
+                  "Percent rise of a ratio to the floor (start, micro), or points of the limit "
+                  "(enforce), that counts as a regression")
+      ->capture_default_str();
+  return cmd;
+}
+
+int Compare(const Args& a) {
+  if (!(a.threshold > 0)) return Usage("--threshold: expected a positive percentage");
+  auto baseline = Load(a.baseline);
+  if (!baseline) return Usage(baseline.error().Message());
+  auto current = Load(a.current);
+  if (!current) return Usage(current.error().Message());
+  auto comparison = gaol::bench::CompareDocuments(*baseline, *current, a.threshold / 100);
+  if (!comparison) return Usage(comparison.error().Message());
+  std::fputs(gaol::bench::FormatComparison(*comparison, a.threshold / 100).c_str(), stdout);
+  return comparison->Regressed() ? 1 : 0;
+}
+
+// What start and enforce both check before measuring: the gaol binary (found beside this one
+// when not given), the cgroup parent, the metrics targets. An empty string when all is well.
+std::string CheckCommon(std::string& gaol_bin, const Args& a) {
+  if (gaol_bin.empty()) gaol_bin = gaol::FindGaolBinary();
+  if (access(gaol_bin.c_str(), X_OK) != 0) {
+    return "--gaol `" + gaol_bin + "`: expected the gaol binary";
+  }
+  if (!a.cgroup_parent.empty() && access(a.cgroup_parent.c_str(), W_OK) != 0) {
+    return "--cgroup-parent `" + a.cgroup_parent + "`: expected a writable cgroup directory";
+  }
+  auto targets = gaol::cli::CheckMetricsTargets(a.outputs.textfile, a.outputs.push);
+  return targets ? "" : targets.error().Message();
+}
+
+int Enforce(Args& a) {
+  gaol::bench::EnforceOptions& o = a.enforce;
+  if (a.quick) o.repeat = 2;
+  if (o.repeat == 0) return Usage("--repeat `0`: expected at least 1");
+  if (std::string bad = CheckCommon(o.gaol, a); !bad.empty()) return Usage(bad);
+  o.cgroup_parent = a.cgroup_parent;
+  o.self = gaol::SelfPath("gaol-bench");
+  o.progress = isatty(2);
+  auto report = gaol::bench::RunEnforce(o);
+  if (!report) return Usage(report.error().Message());
+  if (!a.plot_dir.empty()) {
+    if (auto s = gaol::bench::PlotEnforce(*report, a.plot_dir); !s) {
+      return Usage(s.error().Message());
+    }
+  }
+  if (auto s = gaol::bench::ExportEnforce(*report, a.outputs.textfile, a.outputs.push); !s) {
+    return Usage(s.error().Message());
+  }
+  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), a.outputs);
+}
+
+int Start(Args& a) {
+  gaol::bench::StartOptions& o = a.start;
+  if (a.quick) o.rounds = 30;
+  if (o.rounds == 0) return Usage("--rounds `0`: expected at least 1");
+  if (a.cpu >= 0) o.cpu = a.cpu;
+  if (std::string bad = CheckCommon(o.gaol, a); !bad.empty()) return Usage(bad);
+  o.cgroup_parent = a.cgroup_parent;
+  o.progress = isatty(2);
+  char dir[] = "/tmp/gaol-bench-XXXXXX";
+  if (!mkdtemp(dir)) return Usage(std::string("mkdtemp: ") + std::strerror(errno));
+  o.work_dir = dir;
+  auto report = gaol::bench::RunStart(o);
+  std::system(("rm -rf '" + std::string(dir) + "'").c_str());
+  if (!report) return Usage(report.error().Message());
+  if (!a.plot_dir.empty()) {
+    if (auto s = gaol::bench::PlotStart(*report, a.plot_dir); !s) {
+      return Usage(s.error().Message());
+    }
+  }
+  if (auto s = gaol::bench::ExportStart(*report, a.outputs.textfile, a.outputs.push); !s) {
+    return Usage(s.error().Message());
+  }
+  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), a.outputs);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // Inside the sandbox, as `gaol bench enforce`'s workload.
   if (argc > 1 && std::string(argv[1]) == "workload") return gaol::bench::WorkloadMain(argc, argv);
   CLI::App app{
-      "gaol bench: start latency side by side with the peers installed here, tracked "
-      "in CI (docs/BENCH.md)",
+      "gaol bench: start latency side by side with the peers installed here, how exactly limits "
+      "hold, and regressions of both against a baseline (docs/BENCH.md)",
       "gaol bench"};
   app.require_subcommand(1);
-  gaol::bench::StartOptions start;
-  std::string cgroup_parent;
-  bool quick = false;
-  int cpu = -1;
-  CLI::App* start_cmd = app.add_subcommand(
-      "start", "Spawn-to-exit latency of a no-op job: gaol at each isolation level and the peers");
-  start_cmd->add_option("--rounds", start.rounds, "Interleaved rounds (each row once per round)")
-      ->capture_default_str();
-  start_cmd->add_flag("--quick", quick, "30 rounds: a smoke test, not a figure");
-  Outputs outputs;  // one subcommand is parsed: they share it
-  AddOutputOptions(*start_cmd, outputs);
-  std::string plot_dir;
-  start_cmd->add_option("--plot", plot_dir, "Draw DIR/start-latency.svg, a CDF per row (gnuplot)")
-      ->type_name("DIR");
-  start_cmd->add_option("--cpu", cpu, "Pin the harness and every sample to this CPU")
-      ->type_name("N");
-  start_cmd->add_option("--cgroup-parent", cgroup_parent,
-                        "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
-  start_cmd->add_option("--gaol", start.gaol, "The gaol binary to measure [the one beside this]");
-  gaol::bench::EnforceOptions enforce;
-  std::string enforce_cgroup, enforce_plot;
-  bool enforce_quick = false;
-  CLI::App* enforce_cmd = app.add_subcommand(
-      "enforce",
-      "How exactly each limit holds: memory, pids, CPU bandwidth, CPU time, wall time, "
-      "output, with the mechanism that enforced it");
-  enforce_cmd->add_option("--repeat", enforce.repeat, "Runs per row")->capture_default_str();
-  enforce_cmd->add_flag("--quick", enforce_quick, "2 runs per row: a smoke test, not a figure");
-  AddOutputOptions(*enforce_cmd, outputs);
-  enforce_cmd->add_option("--plot", enforce_plot, "Draw DIR/enforce.svg (gnuplot)")
-      ->type_name("DIR");
-  enforce_cmd->add_option("--cgroup-parent", enforce_cgroup,
-                          "A delegated cgroup v2 directory: measure the cgroup path");
-  enforce_cmd->add_option("--gaol", enforce.gaol,
-                          "The gaol binary to measure [the one beside this]");
-  std::string baseline, current;
-  double threshold = 10;
-  CLI::App* compare = app.add_subcommand(
-      "compare", "Each figure's change from BASELINE to CURRENT; exit 1 past the threshold");
-  compare
-      ->add_option("BASELINE", baseline,
-                   "A gaol.bench/v1 start or enforce report, or gaol-micro-bench's JSON "
-                   "(--benchmark_out)")
-      ->required();
-  compare->add_option("CURRENT", current, "A report of the same kind")->required();
-  compare
-      ->add_option("--threshold", threshold,
-                   "Percent rise of a ratio to the floor (start, micro), or points of the limit "
-                   "(enforce), that counts as a regression")
-      ->capture_default_str();
+  Args args;
+  CLI::App* start = AddStart(app, args);
+  CLI::App* enforce = AddEnforce(app, args);
+  CLI::App* compare = AddCompare(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -130,69 +214,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return Usage(std::string(e.what()) + " (see gaol bench --help)");
   }
-  if (compare->parsed()) {
-    if (!(threshold > 0)) return Usage("--threshold: expected a positive percentage");
-    auto a = Load(baseline);
-    if (!a) return Usage(a.error().Message());
-    auto b = Load(current);
-    if (!b) return Usage(b.error().Message());
-    auto comparison = gaol::bench::CompareDocuments(*a, *b, threshold / 100);
-    if (!comparison) return Usage(comparison.error().Message());
-    std::fputs(gaol::bench::FormatComparison(*comparison, threshold / 100).c_str(), stdout);
-    return comparison->Regressed() ? 1 : 0;
-  }
-  if (auto targets = gaol::cli::CheckMetricsTargets(outputs.textfile, outputs.push); !targets) {
-    return Usage(targets.error().Message());
-  }
-  if (enforce_cmd->parsed()) {
-    if (enforce_quick) enforce.repeat = 2;
-    if (enforce.repeat == 0) return Usage("--repeat `0`: expected at least 1");
-    if (enforce.gaol.empty()) enforce.gaol = gaol::FindGaolBinary();
-    if (access(enforce.gaol.c_str(), X_OK) != 0) {
-      return Usage("--gaol `" + enforce.gaol + "`: expected the gaol binary");
-    }
-    if (!enforce_cgroup.empty() && access(enforce_cgroup.c_str(), W_OK) != 0) {
-      return Usage("--cgroup-parent `" + enforce_cgroup +
-                   "`: expected a writable cgroup directory");
-    }
-    enforce.cgroup_parent = enforce_cgroup;
-    enforce.self = gaol::SelfPath("gaol-bench");
-    enforce.progress = isatty(2);
-    auto report = gaol::bench::RunEnforce(enforce);
-    if (!report) return Usage(report.error().Message());
-    if (!enforce_plot.empty()) {
-      if (auto s = gaol::bench::PlotEnforce(*report, enforce_plot); !s) {
-        return Usage(s.error().Message());
-      }
-    }
-    if (auto s = gaol::bench::ExportEnforce(*report, outputs.textfile, outputs.push); !s) {
-      return Usage(s.error().Message());
-    }
-    return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), outputs);
-  }
-  if (quick) start.rounds = 30;
-  if (start.rounds == 0) return Usage("--rounds `0`: expected at least 1");
-  if (cpu >= 0) start.cpu = cpu;
-  if (start.gaol.empty()) start.gaol = gaol::FindGaolBinary();
-  if (access(start.gaol.c_str(), X_OK) != 0) {
-    return Usage("--gaol `" + start.gaol + "`: expected the gaol binary");
-  }
-  if (!cgroup_parent.empty() && access(cgroup_parent.c_str(), W_OK) != 0) {
-    return Usage("--cgroup-parent `" + cgroup_parent + "`: expected a writable cgroup directory");
-  }
-  start.cgroup_parent = cgroup_parent;
-  start.progress = isatty(2);
-  char dir[] = "/tmp/gaol-bench-XXXXXX";
-  if (!mkdtemp(dir)) return Usage(std::string("mkdtemp: ") + std::strerror(errno));
-  start.work_dir = dir;
-  auto report = gaol::bench::RunStart(start);
-  std::system(("rm -rf '" + std::string(dir) + "'").c_str());
-  if (!report) return Usage(report.error().Message());
-  if (!plot_dir.empty()) {
-    if (auto s = gaol::bench::PlotStart(*report, plot_dir); !s) return Usage(s.error().Message());
-  }
-  if (auto s = gaol::bench::ExportStart(*report, outputs.textfile, outputs.push); !s) {
-    return Usage(s.error().Message());
-  }
-  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), outputs);
+  if (compare->parsed()) return Compare(args);
+  if (enforce->parsed()) return Enforce(args);
+  if (start->parsed()) return Start(args);
+  return Usage("expected a subcommand: start, enforce or compare");
 }

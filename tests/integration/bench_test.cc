@@ -1,10 +1,12 @@
 // `gaol bench start --quick`, `gaol bench enforce --quick` and a short gaol-micro-bench pass on
 // this host, as an unprivileged uid: every row present and sane, the reports valid, and `gaol bench
 // compare` judging each kind.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -192,16 +194,18 @@ TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[b
   RemoveTree(dir);
 }
 
-TEST_CASE("bench: gaol-micro-bench times each launch step and compare judges its JSON", "[bench]") {
-  std::string dir = MakeTempDir();
+// gaol-micro-bench (beside gaol) over `filter`, once and briefly (a check that each benchmark runs
+// here, not a figure), with `env` (VAR=VALUE) added; its JSON written to `path`, its runs by name.
+std::map<std::string, nlohmann::json> RunMicro(const std::string& dir, const std::string& path,
+                                               const std::string& filter,
+                                               const std::vector<std::string>& env = {}) {
   std::string micro = GaolBin().substr(0, GaolBin().rfind('/')) + "/gaol-micro-bench";
   REQUIRE(access(micro.c_str(), X_OK) == 0);
-  std::string path = dir + "/micro.json";
-  // One short pass over the kernel-bound benchmarks (not a figure: a check that each runs here).
-  std::vector<std::string> argv = {
-      micro, "--benchmark_filter=^(floor|clone3|id_map|rootfs|cgroup|launch)",
-      "--benchmark_min_time=0.01", "--benchmark_out=" + path, "--benchmark_out_format=json"};
-  int out = open((dir + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  std::vector<std::string> argv = {"/usr/bin/env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(), {micro, "--benchmark_filter=" + filter, "--benchmark_min_time=0.01",
+                           "--benchmark_out=" + path, "--benchmark_out_format=json"});
+  int out = open((dir + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_t pid = Spawn(argv, out, out);
   close(out);
   int status = 0;
@@ -212,6 +216,14 @@ TEST_CASE("bench: gaol-micro-bench times each launch step and compare judges its
   auto doc = nlohmann::json::parse(ReadText(path));
   std::map<std::string, nlohmann::json> runs;
   for (const auto& b : doc["benchmarks"]) runs[b["run_name"]] = b;
+  return runs;
+}
+
+TEST_CASE("bench: gaol-micro-bench times each launch step and compare judges its JSON", "[bench]") {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/micro.json";
+  auto runs = RunMicro(dir, path, "^(floor|clone3|id_map|rootfs|cgroup|launch)");
+  auto doc = nlohmann::json::parse(ReadText(path));
   // Everything but the cgroup leaf runs on this host as an unprivileged user.
   for (const char* name :
        {"floor/fork_exec_true/real_time", "clone3/none/real_time", "clone3/user/real_time",
@@ -254,6 +266,68 @@ TEST_CASE("bench: gaol-micro-bench times each launch step and compare judges its
   CHECK(slower.status == 1);
   CHECK(slower.out.find("launch/true_default/real_time /floor") != std::string::npos);
   CHECK(slower.out.find("REGRESSION") != std::string::npos);
+  RemoveTree(dir);
+}
+
+// [bench-cgroup]: run as root through run-unprivileged.sh, which delegates a cgroup v2 subtree
+// to uid 65534: the rows and benchmarks that need a leaf are measured, not skipped.
+TEST_CASE("bench: with a delegated cgroup the leaf row and the cgroup benchmarks are measured",
+          "[bench-cgroup]") {
+  const char* parent = std::getenv("GAOL_CGROUP_PARENT");
+  if (!parent) FAIL("GAOL_CGROUP_PARENT is unset: run through run-unprivileged.sh as root");
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/start.json";
+  Ran run = Gaol({"bench", "start", "--quick", "--cgroup-parent", parent, "--json", path});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  auto report = nlohmann::json::parse(ReadText(path));
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : report["rows"]) rows[row["name"]] = row;
+  const auto& leaf = rows["gaol: + cgroup leaf"];
+  INFO(leaf.dump());
+  REQUIRE(leaf["skipped"].is_null());
+  CHECK(leaf["seconds"]["n"] == 30);
+  CHECK(leaf["seconds"]["p50"] >= rows["fork+exec /bin/true (floor)"]["seconds"]["p50"]);
+  for (const char* name : {"gaol: + cgroup leaf", "gaol: full default (+ Landlock)"}) {
+    auto command = rows[name]["command"].get<std::vector<std::string>>();
+    CHECK(std::find(command.begin(), command.end(), std::string(parent)) != command.end());
+  }
+
+  auto runs = RunMicro(dir, dir + "/micro.json", "^(floor|cgroup|launch)",
+                       {std::string("GAOL_BENCH_CGROUP_PARENT=") + parent});
+  for (const char* name :
+       {"cgroup/leaf_create_remove/real_time", "cgroup/clone3_all_seven_into_new_leaf/manual_time",
+        "launch/true_default/real_time"}) {
+    INFO(name << ": " << runs[name].dump());
+    REQUIRE(runs.count(name) == 1);
+    CHECK_FALSE(runs[name].value("error_occurred", false));
+    CHECK(runs[name]["real_time"].get<double>() > 0);
+  }
+  CHECK(runs["cgroup/clone3_all_seven_into_new_leaf/manual_time"]["call_us_p50"] > 0);
+  // The whole launch went through the leaf: its own steps were timed.
+  CHECK(runs["launch/true_default/real_time"]["step_cgroup_us"] > 0);
+  CHECK(runs["launch/true_default/real_time"]["step_cleanup_us"] > 0);
+  // Limits need the memory and pids controllers: measured where the parent gives them, skipped
+  // with that reason where not (this host's cgroup2 has only hugetlb).
+  std::string controllers = ReadText(std::string(parent) + "/cgroup.controllers");
+  const auto& limits = runs["cgroup/leaf_create_remove_with_limits/real_time"];
+  INFO(controllers << limits.dump());
+  if (controllers.find("memory") != std::string::npos &&
+      controllers.find("pids") != std::string::npos) {
+    CHECK_FALSE(limits.value("error_occurred", false));
+  } else {
+    CHECK(limits["error_message"].get<std::string>().find("controller to its children") !=
+          std::string::npos);
+  }
+  // Every leaf made was removed.
+  DIR* d = opendir(parent);
+  REQUIRE(d != nullptr);
+  std::vector<std::string> left;
+  while (dirent* e = readdir(d)) {
+    if (std::string(e->d_name).starts_with("gaol-job-")) left.push_back(e->d_name);
+  }
+  closedir(d);
+  CHECK(left.empty());
   RemoveTree(dir);
 }
 

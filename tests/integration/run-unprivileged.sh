@@ -25,7 +25,7 @@ export GAOL_BIN="$stage/gaol" GAOL_PROBE_DIR="$stage/probe" GAOL_ATTACK_DIR="$st
 cd "$stage"
 if [ "$(id -u)" != 0 ]; then
   case "$*" in
-    *"[cgroup]"*) echo "skipped: the [cgroup] tier delegates a cgroup subtree and needs root" >&2; exit 77 ;;
+    *"[cgroup]"* | *"[bench-cgroup]"*) echo "skipped: the $* tier delegates a cgroup subtree and needs root" >&2; exit 77 ;;
   esac
   exec "$stage/gaol-integration-tests" "$@"
 fi
@@ -45,9 +45,9 @@ cleanup() {
   rm -rf "$stage"
 }
 trap cleanup EXIT
-# Only the [cgroup] and [load] tiers run delegated: the others test the fallback a user without
-# one gets.
-if [[ "$*" == *"[cgroup]"* || "$*" == *"[load]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.procs" ]; then
+# Only the [cgroup], [load] and [bench-cgroup] tiers run delegated: the others test the fallback a
+# user without one gets.
+if [[ "$*" == *"[cgroup]"* || "$*" == *"[load]"* || "$*" == *"[bench-cgroup]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.procs" ]; then
   delegated="$cg_root/gaol-ci-$$"
   mkdir "$delegated" "$delegated/runner" "$delegated/jobs"
   for dir in "$delegated" "$delegated/runner" "$delegated/jobs"; do

@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "sandbox/cgroup/systemd_scope.h"
+#include "sandbox/check/check_internal.h"
 #include "sandbox/common/unique_fd.h"
 
 #ifndef SYS_landlock_create_ruleset
@@ -30,67 +31,6 @@
 
 namespace gaol::check {
 namespace {
-
-constexpr size_t kMaxFileBytes = 16 << 20;  // mountinfo of a busy host stays far below this
-
-struct FileText {
-  int err = 0;  // errno of open/read; 0 when read
-  std::string text;
-};
-
-FileText ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return {errno, {}};
-  FileText out;
-  char buf[4096];
-  while (out.text.size() < kMaxFileBytes) {
-    ssize_t n = ::read(fd.Get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return {errno, {}};
-    if (n == 0) break;
-    out.text.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
-std::string Trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\n");
-  if (first == std::string_view::npos) return {};
-  return std::string(s.substr(first, s.find_last_not_of(" \t\n") - first + 1));
-}
-
-std::vector<std::string> SplitWords(std::string_view s, char sep = ' ') {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t end = std::min(s.find(sep, pos), s.size());
-    if (std::string word = Trim(s.substr(pos, end - pos)); !word.empty()) out.push_back(word);
-    pos = end + 1;
-  }
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& words, std::string_view sep = " ") {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : std::string(sep)) + w;
-  return out;
-}
-
-// The words of `wanted` that `have` lacks.
-std::vector<std::string> Lacking(const std::vector<std::string>& have,
-                                 std::initializer_list<const char*> wanted) {
-  std::vector<std::string> out;
-  for (const char* w : wanted) {
-    if (std::find(have.begin(), have.end(), w) == have.end()) out.push_back(w);
-  }
-  return out;
-}
-
-// "PATH absent", or "PATH: Permission denied".
-std::string Problem(const std::string& path, int err) {
-  if (err == ENOENT) return path + " absent";
-  return fmt::format("{}: {}", path, std::strerror(err));
-}
 
 std::string ErrnoText(int err) {
   const char* name = strerrorname_np(err);
@@ -110,11 +50,6 @@ std::optional<long> ReadSysctl(const std::string& path) {
   if (f.err != 0 || !ParseNumber(Trim(f.text), &value)) return std::nullopt;
   return value;
 }
-
-struct User {
-  std::optional<std::string> name;
-  gid_t gid;
-};
 
 User LookUpUser(uid_t uid) {
   std::vector<char> buf(1 << 16);  // far above any passwd line; ERANGE just means "unknown"
@@ -199,10 +134,6 @@ Probe ProbeUserNamespace(uid_t uid, gid_t gid) {
   return {false, fmt::format("probe child (wait status {:#x})", status), 0};
 }
 
-constexpr std::string_view kUnifiedBootFix =
-    "boot with systemd.unified_cgroup_hierarchy=1 (add it to GRUB_CMDLINE_LINUX in "
-    "/etc/default/grub, run update-grub, reboot)";
-using cgroup::kSystemdDelegateFix;
 constexpr std::string_view kAppArmorFix =
     "cp profiles/apparmor/gaol-userns /etc/apparmor.d/ && apparmor_parser -r "
     "/etc/apparmor.d/gaol-userns (or: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)";
@@ -332,171 +263,6 @@ Item SubIdItem(const std::string& kind, uid_t uid, const User& user, const HostP
   return {kind, State::kWarn,
           fmt::format("{} for {} (only needed for --map-users/--map-groups)", found, who),
           SubIdFix(uid, user, paths)};
-}
-
-struct MountEntry {
-  std::string root;   // the mounted subtree of the filesystem
-  std::string point;  // where it is mounted
-  std::string fstype;
-  std::string super_options;
-};
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto octal = [&](size_t j) { return j < s.size() && s[j] >= '0' && s[j] <= '7'; };
-    if (s[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3) && s[i + 1] <= '3') {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::vector<MountEntry> ParseMountInfo(const std::string& text) {
-  std::vector<MountEntry> out;
-  for (const auto& line : SplitWords(text, '\n')) {
-    const auto f = SplitWords(line);
-    const auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 5 || dash == f.end() || f.end() - dash < 4) continue;
-    out.push_back({Unescape(f[3]), Unescape(f[4]), dash[1], dash[3]});
-  }
-  return out;
-}
-
-constexpr std::string_view kV1Controllers[] = {
-    "cpu",      "cpuacct", "cpuset",     "memory",  "devices", "freezer", "net_cls",
-    "net_prio", "blkio",   "perf_event", "hugetlb", "pids",    "rdma",    "misc"};
-
-struct CgroupView {
-  enum class Mode { kNone, kUnified, kHybrid } mode = Mode::kNone;
-  std::string problem;  // why the view is incomplete
-  std::string mount_point;
-  std::vector<std::string> v1_controllers;
-  std::string own;  // the caller's cgroup2 path, "0::<own>"
-  std::string dir;  // its directory on this host
-  bool writable = false;
-  std::string controllers_path;
-  std::vector<std::string> controllers;
-  bool systemd = false;
-};
-
-bool WritableBy(const std::string& path, uid_t uid) {
-  if (::geteuid() == uid) return ::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0;
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return false;
-  return uid == 0 || (st.st_uid == uid && (st.st_mode & S_IWUSR));
-}
-
-// Fills mode, mount point and the v1 controllers from mountinfo. Returns the cgroup2 mount.
-std::optional<MountEntry> FindCgroupMounts(const HostPaths& paths, CgroupView* view) {
-  const FileText file = ReadFile(paths.mounts);
-  if (file.err) view->problem = Problem(paths.mounts, file.err);
-  std::optional<MountEntry> v2;
-  for (const auto& m : ParseMountInfo(file.text)) {
-    if (m.fstype == "cgroup2") {
-      const bool better = m.point == "/sys/fs/cgroup" || (m.point == "/sys/fs/cgroup/unified" &&
-                                                          v2 && v2->point != "/sys/fs/cgroup");
-      if (!v2 || better) v2 = m;
-    } else if (m.fstype == "cgroup") {
-      for (const auto& opt : SplitWords(m.super_options, ',')) {
-        if (std::ranges::find(kV1Controllers, opt) != std::end(kV1Controllers)) {
-          view->v1_controllers.push_back(opt);
-        }
-      }
-    }
-  }
-  if (v2) {
-    view->mount_point = v2->point;
-    view->mode =
-        view->v1_controllers.empty() ? CgroupView::Mode::kUnified : CgroupView::Mode::kHybrid;
-  }
-  return v2;
-}
-
-CgroupView InspectCgroups(uid_t uid, const HostPaths& paths) {
-  CgroupView view;
-  view.systemd = ::access((paths.run + "/systemd/system").c_str(), F_OK) == 0;
-  const std::optional<MountEntry> mount = FindCgroupMounts(paths, &view);
-  if (!mount) return view;
-  const std::string mount_dir = paths.fs_root + mount->point;
-  const std::string self = paths.proc_self + "/cgroup";
-  const FileText file = ReadFile(self);
-  for (const auto& line : SplitWords(file.text, '\n')) {
-    if (line.starts_with("0::")) view.own = line.substr(3);
-  }
-  if (view.own.empty()) view.problem = file.err ? Problem(self, file.err) : "no 0:: in " + self;
-  std::string rel = view.own;
-  if (mount->root != "/" && rel.starts_with(mount->root)) rel = rel.substr(mount->root.size());
-  view.dir = mount_dir + (rel == "/" ? "" : rel);
-  if (view.own.empty() || ::access(view.dir.c_str(), F_OK) != 0) view.dir = mount_dir;
-  view.writable = WritableBy(view.dir, uid);
-  // The root of a hybrid tree may lack cgroup.controllers: then the mount root's is the answer.
-  view.controllers_path = view.dir + "/cgroup.controllers";
-  FileText controllers = ReadFile(view.controllers_path);
-  if (controllers.err == ENOENT && view.dir != mount_dir) {
-    view.controllers_path = mount_dir + "/cgroup.controllers";
-    controllers = ReadFile(view.controllers_path);
-  }
-  if (controllers.err) view.problem = Problem(view.controllers_path, controllers.err);
-  view.controllers = SplitWords(controllers.text);
-  return view;
-}
-
-Item CgroupItem(const CgroupView& view, const User& user) {
-  if (view.mode == CgroupView::Mode::kNone) {
-    return {
-        "cgroup2", State::kMissing,
-        "no cgroup2 mount" + (view.problem.empty() ? "" : " (" + view.problem + ")") +
-            ": no cgroup limits, gaol falls back to rlimits",
-        "boot with systemd.unified_cgroup_hierarchy=1, or: mount -t cgroup2 none /sys/fs/cgroup"};
-  }
-  const bool hybrid = view.mode == CgroupView::Mode::kHybrid;
-  std::string detail =
-      fmt::format("cgroup2 at {} ({}), own cgroup {} ({}, {})", view.mount_point,
-                  hybrid ? "hybrid, v1 controllers: " + Join(view.v1_controllers) : "unified",
-                  view.own.empty() ? "unknown" : view.own, view.dir,
-                  view.writable ? "writable: delegated" : "not writable");
-  if (view.writable) return {"cgroup2", State::kOk, detail, {}};
-  const std::string name = user.name ? *user.name : "USER";
-  std::string fix =
-      view.systemd ? "gaol asks systemd --user for a delegated scope itself when the user bus "
-                     "answers (see systemd_user); or run it in one: systemd-run --user --scope -p "
-                     "Delegate=yes -- gaol run ..."
-                   : fmt::format(
-                         "as root: mkdir {0}/gaol && chown -R {1} {0}/gaol, then move {1}'s shell "
-                         "into it (echo PID > {0}/gaol/cgroup.procs) and run gaol from that shell",
-                         view.mount_point, name);
-  return {"cgroup2", State::kWarn, detail + ": gaol cannot create a job cgroup", fix};
-}
-
-Item ControllersItem(const CgroupView& view) {
-  if (view.mode == CgroupView::Mode::kNone) {
-    return {"cgroup_controllers", State::kMissing,
-            "no cgroup2: memory, pids and cpu limits fall back to rlimits",
-            "boot with systemd.unified_cgroup_hierarchy=1"};
-  }
-  const auto missing = Lacking(view.controllers, {"cpu", "memory", "pids"});
-  std::string detail = fmt::format("controllers: {} (from {})",
-                                   view.controllers.empty() ? "none" : Join(view.controllers),
-                                   view.controllers_path);
-  if (missing.empty()) return {"cgroup_controllers", State::kOk, detail, {}};
-  detail += fmt::format("; missing {}: those limits fall back to rlimits", Join(missing, ", "));
-  if (!view.problem.empty()) detail += " (" + view.problem + ")";
-  if (view.mode == CgroupView::Mode::kHybrid) {
-    return {"cgroup_controllers", State::kWarn, detail, std::string(kUnifiedBootFix)};
-  }
-  if (view.systemd) {
-    return {"cgroup_controllers", State::kWarn, detail, std::string(kSystemdDelegateFix)};
-  }
-  const std::string fix = fmt::format(
-      "as root, enable them in the parent of {}: echo '+cpu +memory +pids' > "
-      "PARENT/cgroup.subtree_control",
-      view.dir);
-  return {"cgroup_controllers", State::kWarn, detail, fix};
 }
 
 Item SeccompItem(const HostPaths& paths) {

@@ -63,7 +63,8 @@ TEST_CASE("A user mount at /tmp replaces the default /tmp tmpfs", "[plan]") {
   CHECK(replaced.mounts.size() == defaults.mounts.size());
 
   spec.mounts = {{.type = MountType::kTmpfs, .target = "/tmp", .size_bytes = 1 << 20}};
-  tmp = OpsAt(PlanOf(spec), "/tmp");
+  Plan sized = PlanOf(spec);  // OpsAt points into the plan: it must outlive them
+  tmp = OpsAt(sized, "/tmp");
   REQUIRE(tmp.size() == 1);
   CHECK(tmp[0]->origin == "--tmpfs");
   CHECK(tmp[0]->size_bytes == 1u << 20);

@@ -55,8 +55,11 @@ TEST_CASE("a spinner under --cpus 0.5 gets half a CPU", "[vm]") {
   CHECK(run.result["enforcement"]["cpu"] == "cgroup");
   double share =
       run.result["cpu_time_seconds"].get<double>() / run.result["wall_time_seconds"].get<double>();
+  // cpu.max is checked at the scheduler tick (4 ms at HZ=250), and under TCG ticks come late: a
+  // period's quota can run over by a tick or two. In this tier the share measured 0.53-0.555
+  // (figures mode: worst +0.044 in 1 s windows; one CI run: 0.5549 in 2 s). Unthrottled is 1.0.
   CHECK(share >= 0.45);
-  CHECK(share <= 0.55);
+  CHECK(share <= 0.60);
 }
 
 TEST_CASE("--device-write-bps throttles direct writes to a block device", "[vm]") {

@@ -147,6 +147,20 @@ std::string CheckCommon(std::string& gaol_bin, const Args& a) {
   return targets ? "" : targets.error().Message();
 }
 
+// A measured report out: its plot (--plot), its figures to Prometheus, then Emit.
+template <typename Report>
+int Publish(const Report& report, const Args& a,
+            gaol::Status (*plot)(const Report&, const std::string&),
+            gaol::Status (*to_metrics)(const Report&, const std::string&, const std::string&)) {
+  if (!a.plot_dir.empty()) {
+    if (auto s = plot(report, a.plot_dir); !s) return Usage(s.error().Message());
+  }
+  if (auto s = to_metrics(report, a.outputs.textfile, a.outputs.push); !s) {
+    return Usage(s.error().Message());
+  }
+  return Emit(gaol::bench::ToJson(report), gaol::bench::FormatTable(report), a.outputs);
+}
+
 int Enforce(Args& a) {
   gaol::bench::EnforceOptions& o = a.enforce;
   if (a.quick) o.repeat = 2;
@@ -157,15 +171,7 @@ int Enforce(Args& a) {
   o.progress = isatty(2);
   auto report = gaol::bench::RunEnforce(o);
   if (!report) return Usage(report.error().Message());
-  if (!a.plot_dir.empty()) {
-    if (auto s = gaol::bench::PlotEnforce(*report, a.plot_dir); !s) {
-      return Usage(s.error().Message());
-    }
-  }
-  if (auto s = gaol::bench::ExportEnforce(*report, a.outputs.textfile, a.outputs.push); !s) {
-    return Usage(s.error().Message());
-  }
-  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), a.outputs);
+  return Publish(*report, a, gaol::bench::PlotEnforce, gaol::bench::ExportEnforce);
 }
 
 int Start(Args& a) {
@@ -182,15 +188,7 @@ int Start(Args& a) {
   auto report = gaol::bench::RunStart(o);
   std::system(("rm -rf '" + std::string(dir) + "'").c_str());
   if (!report) return Usage(report.error().Message());
-  if (!a.plot_dir.empty()) {
-    if (auto s = gaol::bench::PlotStart(*report, a.plot_dir); !s) {
-      return Usage(s.error().Message());
-    }
-  }
-  if (auto s = gaol::bench::ExportStart(*report, a.outputs.textfile, a.outputs.push); !s) {
-    return Usage(s.error().Message());
-  }
-  return Emit(gaol::bench::ToJson(*report), gaol::bench::FormatTable(*report), a.outputs);
+  return Publish(*report, a, gaol::bench::PlotStart, gaol::bench::ExportStart);
 }
 
 }  // namespace

@@ -102,29 +102,26 @@ void BM_Clone3(benchmark::State& state, std::uint64_t flags) {
   }
   state.counters["call_us_p50"] = Median(std::move(call_us));
 }
-BENCHMARK_CAPTURE(BM_Clone3, none, std::uint64_t{0})->Name("clone3/none")->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user, std::uint64_t{CLONE_NEWUSER})
-    ->Name("clone3/user")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user_mount, std::uint64_t{CLONE_NEWUSER | CLONE_NEWNS})
-    ->Name("clone3/user_mount")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user_pid, std::uint64_t{CLONE_NEWUSER | CLONE_NEWPID})
-    ->Name("clone3/user_pid")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user_uts, std::uint64_t{CLONE_NEWUSER | CLONE_NEWUTS})
-    ->Name("clone3/user_uts")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user_ipc, std::uint64_t{CLONE_NEWUSER | CLONE_NEWIPC})
-    ->Name("clone3/user_ipc")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user_net, std::uint64_t{CLONE_NEWUSER | CLONE_NEWNET})
-    ->Name("clone3/user_net")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, user_cgroup, std::uint64_t{CLONE_NEWUSER | CLONE_NEWCGROUP})
-    ->Name("clone3/user_cgroup")
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Clone3, all_seven, kAllNamespaces)->Name("clone3/all_seven")->UseRealTime();
+// clone3/NAME, one per row: no namespace, the user namespace alone, each other one beside it.
+const bool kClone3Registered = [] {
+  constexpr struct {
+    const char* name;
+    std::uint64_t flags;
+  } kRows[] = {{"none", 0},
+               {"user", CLONE_NEWUSER},
+               {"user_mount", CLONE_NEWUSER | CLONE_NEWNS},
+               {"user_pid", CLONE_NEWUSER | CLONE_NEWPID},
+               {"user_uts", CLONE_NEWUSER | CLONE_NEWUTS},
+               {"user_ipc", CLONE_NEWUSER | CLONE_NEWIPC},
+               {"user_net", CLONE_NEWUSER | CLONE_NEWNET},
+               {"user_cgroup", CLONE_NEWUSER | CLONE_NEWCGROUP},
+               {"all_seven", kAllNamespaces}};
+  for (const auto& row : kRows) {
+    benchmark::RegisterBenchmark(("clone3/" + std::string(row.name)).c_str(), BM_Clone3, row.flags)
+        ->UseRealTime();
+  }
+  return true;
+}();
 
 // A child of `flags` that waits for one byte on `gate` (the parent's write end is the other),
 // then runs `body` and exits with its status.

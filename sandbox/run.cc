@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sandbox/cgroup/cgroup.h"
+#include "sandbox/io/job_fds.h"
 #include "sandbox/launch/child_report.h"
 #include "sandbox/launch/launch.h"
 #include "sandbox/plan/host_facts.h"
@@ -26,15 +27,20 @@ struct JobIo {
   int stdout_dest = -1, stderr_dest = -1;
 };
 
+// The caller's own path, opened as the caller; checked by what it turned out to be.
 Result<UniqueFd> OpenFile(const std::string& path, int flags, const char* what) {
   UniqueFd fd(open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY, 0644));
   if (!fd) return Fail(Step::kOpenIo, fmt::format("open {}", what), path);
+  if (auto s = io::CheckJobStdio(fd.Get(), what, path); !s) return tl::unexpected(s.error());
   return fd;
 }
 
 Result<JobIo> OpenIo(const JobSpec& spec, const CallerStdio& stdio) {
   JobIo io;
   if (spec.stdin_path && *spec.stdin_path == "-") {
+    // gaol's own stdin goes to the job as it is: it must pass the same check as a file.
+    if (auto s = io::CheckJobStdio(stdio.in, "gaol's own stdin (--stdin -)", ""); !s)
+      return tl::unexpected(s.error());
     io.stdin_fd = stdio.in;
   } else {
     auto in = OpenFile(spec.stdin_path.value_or("/dev/null"), O_RDONLY, "--stdin");

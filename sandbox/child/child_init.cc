@@ -1,11 +1,13 @@
 #include "sandbox/child/child_init.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 
 #include "netns/netns.h"
 #include "sandbox/caps/caps.h"
+#include "sandbox/io/job_fds.h"
 #include "sandbox/lsm/landlock.h"
 
 namespace gaol {
@@ -31,8 +34,12 @@ bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
   int fds[5] = {ctx.stdin_fd, ctx.stdout_fd, ctx.stderr_fd, ctx.report_fd, ctx.sync_fd};
   // First lift every source above the targets, so no dup3 overwrites a source still needed.
   for (int& fd : fds) {
-    fd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    if (fd < 0) return ChildFail(report, Step::kFds, errno, "duplicate a descriptor");
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+    if (fd < 0) {
+      return ChildFail(report, Step::kFds, errno,
+                       "duplicate a descriptor (the open-file limit, ulimit -n, must be 10 or "
+                       "more)");
+    }
   }
   for (int target = 0; target < 5; ++target) {
     int flags = target >= kReportFd ? O_CLOEXEC : 0;
@@ -284,6 +291,46 @@ pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
 
 }  // namespace
 
+bool CheckFdsInChild(ChildReport& report) noexcept {
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return ChildFail(report, Step::kFds, errno, "open /proc/self/fd");
+  alignas(8) char buf[4096];
+  bool ok = true;
+  for (;;) {
+    long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n < 0) {
+      ok = ChildFail(report, Step::kFds, errno, "read /proc/self/fd");
+      break;
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n && ok;) {
+      auto* e = reinterpret_cast<dirent64*>(buf + off);
+      off += e->d_reclen;
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      int fd = 0;
+      for (const char* c = e->d_name; *c; ++c) fd = fd * 10 + (*c - '0');
+      if (fd == dir) continue;
+      struct stat st = {};
+      if (fstat(fd, &st) != 0) continue;  // closed since the listing
+      if (fd == kReportFd && S_ISSOCK(st.st_mode)) continue;
+      if (fd > 2) {
+        ok = ChildFail(report, Step::kFds, 0,
+                       "descriptor %d (mode 0%o) is open before the job starts; only 0, 1, 2 and "
+                       "the report socket may be",
+                       fd, st.st_mode & S_IFMT);
+      } else if (io::RefusedStdioKind(st, S_ISCHR(st.st_mode) && isatty(fd)) != nullptr) {
+        ok = ChildFail(report, Step::kFds, 0,
+                       "the job's fd %d (mode 0%o) is not a regular file, a pipe, a terminal or "
+                       "/dev/null",
+                       fd, st.st_mode & S_IFMT);
+      }
+    }
+    if (!ok) break;
+  }
+  close(dir);
+  return ok;
+}
+
 std::span<const Step> InitStepOrder() { return kInitOrder; }
 std::span<const Step> JobStepOrder() { return kJobOrder; }
 
@@ -294,7 +341,11 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   // Sharing the caller's pid namespace, this process is no init: orphans must still come here.
   if (!(ctx.plan->clone_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   std::uint64_t start = MonotonicNs();
-  if (!ArrangeFds(ctx, report)) Die(report, 125);
+  if (!ArrangeFds(ctx, report)) {
+    // Not on kReportFd: until the arrangement is done, fd 3 may be anything of the caller's.
+    SendReportOn(ctx.report_fd, report);
+    _exit(125);
+  }
   report.step_ns[StepIndex(Step::kFds)] = MonotonicNs() - start;
   // Wait for the ID maps. EOF instead of the byte: the parent failed or died.
   char go = 0;
@@ -318,6 +369,9 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   }
   sigprocmask(SIG_BLOCK, &waited, nullptr);
   if (!RunSteps(kInitSteps, ctx, report)) Die(report, 125);
+  start = MonotonicNs();
+  if (!CheckFdsInChild(report)) Die(report, 125);
+  report.step_ns[StepIndex(Step::kFds)] += MonotonicNs() - start;
   pid_t job = SpawnJob(ctx, report);
   if (job < 0) {
     ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM|CLONE_VFORK)");

@@ -28,6 +28,12 @@ struct ChildContext {
 
 [[noreturn]] void RunSandboxInitInChild(ChildContext& ctx) noexcept;
 
+// The last check before the job starts: walks this process's /proc/self/fd and fails (Step::kFds)
+// if any descriptor but 0, 1, 2 and the report socket (kReportFd) is open, or if one of 0-2 is a
+// directory, a socket or a device other than /dev/null and a terminal. A host directory held by
+// the sandbox is a way out of its root (runc's CVE-2024-21626), whichever path it came by.
+bool CheckFdsInChild(ChildReport& report) noexcept;
+
 // The order of the steps PID 1 runs, then the job; for the ordering test.
 std::span<const Step> InitStepOrder();
 std::span<const Step> JobStepOrder();

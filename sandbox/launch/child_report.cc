@@ -29,12 +29,14 @@ bool ChildFail(ChildReport& report, Step step, int err, const char* fmt, ...) no
   return false;
 }
 
-void SendReport(const ChildReport& report) noexcept {
+void SendReport(const ChildReport& report) noexcept { SendReportOn(kReportFd, report); }
+
+void SendReportOn(int fd, const ChildReport& report) noexcept {
   // One message. Nothing to do if it fails; the parent then sees EOF without a record, which it
   // treats as a failure too.
   ssize_t n;
   do {
-    n = write(kReportFd, &report, sizeof(report));
+    n = write(fd, &report, sizeof(report));
   } while (n < 0 && errno == EINTR);
 }
 

@@ -39,6 +39,8 @@ std::uint64_t MonotonicNs() noexcept;
 bool ChildFail(ChildReport& report, Step step, int err, const char* fmt, ...) noexcept
     __attribute__((format(printf, 4, 5)));
 void SendReport(const ChildReport& report) noexcept;
+// The same on another descriptor: before fd 3 is the report socket.
+void SendReportOn(int fd, const ChildReport& report) noexcept;
 // A kListener record carrying `fd`.
 void SendListener(ChildReport& report, int fd) noexcept;
 

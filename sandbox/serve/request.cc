@@ -103,8 +103,15 @@ Result<std::vector<InlineFile>> ReadFiles(const json& value, const Policy& polic
   return files;
 }
 
+// A job's collected files are read into the response: their count is bounded as their bytes are.
+constexpr std::size_t kMaxCollect = 64;
+
 Result<std::vector<std::string>> ReadCollect(const json& value) {
   if (!value.is_array()) return Invalid("request field `collect`", "an array of relative paths");
+  if (value.size() > kMaxCollect) {
+    return Invalid("request field `collect`",
+                   fmt::format("at most {} paths (got {})", kMaxCollect, value.size()));
+  }
   std::vector<std::string> out;
   for (std::size_t i = 0; i < value.size(); ++i) {
     if (!value[i].is_string() || !SafeRelative(value[i].get<std::string>())) {
@@ -168,6 +175,12 @@ Status CheckPolicy(const JobSpec& spec, const Policy& p, bool has_files) {
   }
   if (!p.seccomp_unconfined && !seccomp::BuiltinProfile(spec.seccomp)) {
     return refused("security.seccomp", "allow.seccomp_unconfined; a built-in profile is fine");
+  }
+  // Each of these weakens the sandbox every job shares the server's uid with: the operator's call.
+  if (!spec.landlock && !p.landlock_off) return refused("security.landlock", "allow.landlock_off");
+  if (spec.chroot && !p.chroot) return refused("chroot", "allow.chroot");
+  if ((!spec.map_users.Empty() || !spec.map_groups.Empty()) && !p.map_users) {
+    return refused(spec.map_users.Empty() ? "map_groups" : "map_users", "allow.map_users");
   }
   for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
     const MountSpec& m = spec.mounts[i];
@@ -249,8 +262,12 @@ Result<Policy> PolicyFromJson(const json& value) {
     if (auto s = ar.CheckObject()
                      .and_then([&] {
                        return ar.CheckKnown({"bind_sources", "network_host", "capabilities",
-                                             "share", "seccomp_unconfined"});
+                                             "share", "seccomp_unconfined", "landlock_off",
+                                             "chroot", "map_users"});
                      })
+                     .and_then([&] { return ar.Bool("landlock_off", p.landlock_off); })
+                     .and_then([&] { return ar.Bool("chroot", p.chroot); })
+                     .and_then([&] { return ar.Bool("map_users", p.map_users); })
                      .and_then([&] { return ar.Bool("network_host", p.network_host); })
                      .and_then([&] { return ar.Bool("capabilities", p.capabilities); })
                      .and_then([&] { return ar.Bool("share", p.share); })

@@ -41,6 +41,9 @@ struct Policy {
   bool capabilities = false;
   bool share = false;               // share a namespace with the server
   bool seccomp_unconfined = false;  // "unconfined" or a profile file instead of a built-in
+  bool landlock_off = false;        // security.landlock false
+  bool chroot = false;              // chroot instead of pivot_root
+  bool map_users = false;           // map_users / map_groups: subordinate ids through newuidmap
 
   static Policy BuiltIn();
 };

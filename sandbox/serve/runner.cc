@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sandbox/common/unique_fd.h"
+#include "sandbox/io/job_fds.h"
 #include "sandbox/run.h"
 #include "sandbox/serve/request.h"
 
@@ -19,6 +20,8 @@ namespace gaol::serve {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::uint64_t kCollectTotalFactor = 4;
 
 bool WriteAll(int fd, const std::string& text) {
   std::size_t done = 0;
@@ -74,14 +77,20 @@ Status Place(int work, const InlineFile& f) {
   return {};
 }
 
-json Collect(int work, const std::string& path, std::uint64_t limit) {
-  UniqueFd fd = OpenBeneath(work, path, O_RDONLY);
-  struct stat st = {};
-  if (!fd || fstat(fd.Get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return {{"error", fd && !S_ISREG(st.st_mode) ? "not a regular file" : std::strerror(errno)}};
+// A path the job had its hands on: never followed out of the job directory, never blocking on a
+// FIFO, read only when it is a regular file. `*budget`: what the whole response may still take.
+json Collect(int work, const std::string& path, std::uint64_t limit, std::uint64_t* budget) {
+  auto fd = io::OpenRegularBeneath(work, path, O_RDONLY, "collect");
+  if (!fd) {
+    const Error& e = fd.error();
+    return {{"error", e.err != 0 ? std::strerror(e.err) : "not a regular file"}};
   }
+  struct stat st = {};
+  fstat(fd->Get(), &st);
   bool truncated = false;
-  json out = BytesToJson(ReadFd(fd.Get(), limit, &truncated));
+  std::string bytes = ReadFd(fd->Get(), std::min(limit, *budget), &truncated);
+  *budget -= bytes.size();
+  json out = BytesToJson(bytes);
   out["bytes"] = st.st_size;
   out["truncated"] = truncated;
   return out;
@@ -143,18 +152,30 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
       if (auto s = Place(work_fd.Get(), f); !s) return SetupError(s.error());
     }
     spec.mounts.push_back({MountType::kBind, work, spec.workdir, false, std::nullopt});
-    if (spec.stdin_path) spec.stdin_path = work + "/" + *spec.stdin_path;
+  }
+  // The request names its stdin relative to the job directory: opened beneath it, a regular file
+  // or nothing, and handed to RunJob as a descriptor (never a path it would open again).
+  UniqueFd stdin_fd;
+  if (spec.stdin_path) {
+    auto in = io::OpenRegularBeneath(work_fd.Get(), *spec.stdin_path, O_RDONLY, "stdin");
+    if (!in) return SetupError(in.error());
+    stdin_fd = std::move(*in);
+    spec.stdin_path = std::string(1, '-');  // as a literal, g++ 12 warns -Wrestrict (bug 105329)
   }
   spec.stdout_path = dir + "/stdout";
   spec.stderr_path = dir + "/stderr";
-  RunResult result = RunJob(spec, CallerStdio{0, 1, 2, cancel_fd});
+  RunResult result = RunJob(spec, CallerStdio{stdin_fd ? stdin_fd.Get() : 0, 1, 2, cancel_fd});
   json out = ResultToJson(result);
   out["stdout"] = Captured(*spec.stdout_path, request.collect_limit_bytes);
   out["stderr"] = Captured(*spec.stderr_path, request.collect_limit_bytes);
   if (!request.collect.empty()) {
     json files = json::object();
+    // One job's collected files together stay within kCollectTotalFactor files' worth: twenty
+    // hard links to one large file must not make a response (and the server's memory) twenty
+    // times its size.
+    std::uint64_t budget = request.collect_limit_bytes * kCollectTotalFactor;
     for (const auto& path : request.collect) {
-      files[path] = Collect(work_fd.Get(), path, request.collect_limit_bytes);
+      files[path] = Collect(work_fd.Get(), path, request.collect_limit_bytes, &budget);
     }
     out["files"] = std::move(files);
   }

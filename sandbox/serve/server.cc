@@ -449,7 +449,8 @@ void Server::HandleSubmit(const httplib::Request& req, httplib::Response& res, b
   if (!request) {
     bool policy = request.error().context.starts_with("policy");
     observer_.OnRejected(policy ? "over_limits" : "bad_request");
-    ReplyError(res, 400, request.error().Message());
+    // What the operator did not allow is forbidden (403); what is malformed, a bad request (400).
+    ReplyError(res, policy ? 403 : 400, request.error().Message());
     return;
   }
   if (!options_.cgroup_parent.empty()) request->spec.cgroup_parent = options_.cgroup_parent;

@@ -18,7 +18,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: gaol-attack MODE [ARGS]; modes: tiocsti | tiocsti64 | procfs HOST_PID | fds SECRET | "
-    "dotdot | chroot | handle | ptrace HOST_PID | userns | mount | keyctl | io_uring | i386 | x32 "
+    "stdio | dotdot | chroot | handle | ptrace HOST_PID | userns | mount | keyctl | io_uring | "
+    "i386 | x32 "
     "| perf | bpf | kill HOST_PID | tcp PORT | abstract NAME | setuid | sysfs | cgroup";
 
 struct Mode {
@@ -28,17 +29,18 @@ struct Mode {
 };
 
 constexpr std::array kModes = {
-    Mode{"tiocsti", 0, RunTiocsti},   Mode{"tiocsti64", 0, RunTiocsti64},
-    Mode{"procfs", 1, RunProcfs},     Mode{"fds", 1, RunFds},
-    Mode{"dotdot", 0, RunDotdot},     Mode{"chroot", 0, RunChroot},
-    Mode{"handle", 0, RunHandle},     Mode{"ptrace", 1, RunPtrace},
-    Mode{"userns", 0, RunUserns},     Mode{"mount", 0, RunMount},
-    Mode{"keyctl", 0, RunKeyctl},     Mode{"io_uring", 0, RunIoUring},
-    Mode{"i386", 0, RunI386},         Mode{"x32", 0, RunX32},
-    Mode{"perf", 0, RunPerf},         Mode{"bpf", 0, RunBpf},
-    Mode{"kill", 1, RunKill},         Mode{"tcp", 1, RunTcp},
-    Mode{"abstract", 1, RunAbstract}, Mode{"setuid", 0, RunSetuid},
-    Mode{"sysfs", 0, RunSysfs},       Mode{"cgroup", 0, RunCgroup},
+    Mode{"tiocsti", 0, RunTiocsti},  Mode{"tiocsti64", 0, RunTiocsti64},
+    Mode{"procfs", 1, RunProcfs},    Mode{"fds", 1, RunFds},
+    Mode{"dotdot", 0, RunDotdot},    Mode{"chroot", 0, RunChroot},
+    Mode{"stdio", 0, RunStdio},      Mode{"handle", 0, RunHandle},
+    Mode{"ptrace", 1, RunPtrace},    Mode{"userns", 0, RunUserns},
+    Mode{"mount", 0, RunMount},      Mode{"keyctl", 0, RunKeyctl},
+    Mode{"io_uring", 0, RunIoUring}, Mode{"i386", 0, RunI386},
+    Mode{"x32", 0, RunX32},          Mode{"perf", 0, RunPerf},
+    Mode{"bpf", 0, RunBpf},          Mode{"kill", 1, RunKill},
+    Mode{"tcp", 1, RunTcp},          Mode{"abstract", 1, RunAbstract},
+    Mode{"setuid", 0, RunSetuid},    Mode{"sysfs", 0, RunSysfs},
+    Mode{"cgroup", 0, RunCgroup},
 };
 
 void WriteLine(const nlohmann::json& j) {

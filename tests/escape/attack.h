@@ -72,6 +72,7 @@ int RunTiocsti(Args args);    // tty_fs_modes.cc: CVE-2017-5226
 int RunTiocsti64(Args args);  // tty_fs_modes.cc: CVE-2019-10063
 int RunProcfs(Args args);     // tty_fs_modes.cc: CVE-2019-5736, CVE-2024-21626
 int RunFds(Args args);        // tty_fs_modes.cc: inherited fds, fchdir out of the root
+int RunStdio(Args args);      // tty_fs_modes.cc: CVE-2024-21626 through fds 0-2
 int RunDotdot(Args args);     // tty_fs_modes.cc
 int RunChroot(Args args);     // tty_fs_modes.cc
 int RunHandle(Args args);     // tty_fs_modes.cc: open_by_handle_at ("shocker")

@@ -402,3 +402,46 @@ TEST_CASE("CVE-2021-30465 a symlink planted in a rootfs cannot send gaol's set-u
   gaol::it::RemoveTree(dir);
   gaol::it::RemoveTree(victim);
 }
+
+// runc's CVE-2024-21626 class through gaol's own I/O flags: a host directory opened for the job
+// and handed to it as fd 0 leads out of its root by `..`. Refused before anything is created,
+// whatever path the directory came by; the attack then proves the job never ran with it.
+TEST_CASE("CVE-2024-21626 a host directory as the job's stdin (--stdin DIR, -i < DIR)",
+          "[escape]") {
+  std::string profile = Profile();
+  INFO("profile " << profile);
+  std::string dir = gaol::it::MakeTempDir();
+  auto before = gaol::it::TakeLeftovers();
+  auto run = gaol::it::RunGaol(AttackArgs(profile, "stdio", {}, {"--stdin", dir}));
+  INFO("stdout: " << run.out << "stderr: " << run.err);
+  CHECK(run.exit_status == 125);
+  CHECK(run.out.empty());
+  CHECK(run.err == "gaol: open_io: --stdin `" + dir +
+                       "` is a directory; expected a regular file, a pipe, a terminal or "
+                       "/dev/null\n");
+  CHECK(run.result["status"] == "setup_error");
+  CheckNothingLeft(before);
+  // The same directory as gaol's own stdin, passed on with -i.
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  auto inherited = gaol::it::RunGaolWithStdinFd(AttackArgs(profile, "stdio", {}, {"-i"}), fd);
+  close(fd);
+  INFO("stdout: " << inherited.out << "stderr: " << inherited.err);
+  CHECK(inherited.exit_status == 125);
+  CHECK(inherited.out.empty());
+  CHECK_THAT(inherited.err, Catch::Contains("gaol's own stdin (--stdin -) is a directory"));
+  // A socket as gaol's stdin is refused the same way; a file, a pipe and /dev/null pass and the
+  // attack reports itself contained.
+  int pair[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  auto socket = gaol::it::RunGaolWithStdinFd(AttackArgs(profile, "stdio", {}, {"-i"}), pair[0]);
+  close(pair[0]);
+  close(pair[1]);
+  CHECK(socket.exit_status == 125);
+  CHECK_THAT(socket.err, Catch::Contains("is a socket"));
+  std::ofstream(dir + "/in") << "input\n";
+  Attack(profile, "stdio", {}, {}, {"--stdin", dir + "/in"});
+  CHECK_THAT(gaol::it::RunGaol(AttackArgs(profile, "stdio", {}, {"--stdin", "/dev/zero"})).err,
+             Catch::Contains("a device other than /dev/null or a terminal"));
+  gaol::it::RemoveTree(dir);
+}

@@ -183,6 +183,38 @@ int RunFds(Args args) {
   return out.Emit();
 }
 
+// The job's own stdio: a host directory there (`--stdin DIR`) leads out of the root through
+// /proc/self/fd/0/.. or fchdir(0); a socket or a device other than /dev/null and a tty has no
+// business there either.
+int RunStdio(Args) {
+  Outcome out("host descriptors as stdio");
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat st {};
+    std::string what = "fd " + std::to_string(fd);
+    if (fstat(fd, &st) != 0) {
+      out.Note(what + " closed");
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      out.Breach(what + " is a directory");
+      std::string top;
+      if (LeadsOutsideRoot(fd, &top)) out.Breach(what + ": .. reaches " + top);
+      FchdirAndWalk(out, fd, what);
+      std::string link = "/proc/self/fd/" + std::to_string(fd) + "/../../..";
+      int up = open(link.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (up >= 0 && LeadsOutsideRoot(up, &top)) out.Breach(link + " reaches " + top);
+      if (up >= 0) close(up);
+    } else if (S_ISSOCK(st.st_mode)) {
+      out.Breach(what + " is a socket");
+    } else if (S_ISBLK(st.st_mode)) {
+      out.Breach(what + " is a block device");
+    } else {
+      out.Note(what + " mode 0" + std::to_string(st.st_mode & S_IFMT));
+    }
+  }
+  return out.Emit();
+}
+
 int RunDotdot(Args) {
   Outcome out("pivot_root escape: .. walks");
   int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);

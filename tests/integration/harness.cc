@@ -82,10 +82,10 @@ nlohmann::json GaolRun::Probe() const {
 namespace {
 std::string gaol_cgroup;
 
-// gaol's stdin: /dev/null, or `tty` as its controlling terminal too.
+// gaol's stdin: /dev/null, or `tty` (its controlling terminal too, when `make_ctty`).
 GaolRun RunGaolWithStdin(const std::vector<std::string>& args,
                          const std::function<void(pid_t pid, const std::string& out)>& on_output,
-                         int tty) {
+                         int tty, bool make_ctty = true) {
   int out[2], err[2], res[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(res, O_CLOEXEC))
     throw std::runtime_error("pipe2");
@@ -103,8 +103,10 @@ GaolRun RunGaolWithStdin(const std::vector<std::string>& args,
       close(fd);
     }
     if (tty >= 0) {
-      setsid();
-      ioctl(tty, TIOCSCTTY, 0);
+      if (make_ctty) {
+        setsid();
+        ioctl(tty, TIOCSCTTY, 0);
+      }
       dup2(tty, 0);
     } else {
       dup2(open("/dev/null", O_RDONLY), 0);
@@ -139,6 +141,10 @@ GaolRun RunGaol(const std::vector<std::string>& args,
 
 GaolRun RunGaolOnTty(const std::vector<std::string>& args, int tty) {
   return RunGaolWithStdin(args, {}, tty);
+}
+
+GaolRun RunGaolWithStdinFd(const std::vector<std::string>& args, int fd) {
+  return RunGaolWithStdin(args, {}, fd, false);
 }
 
 GaolRun RunProbe(const std::vector<std::string>& flags,

@@ -38,6 +38,9 @@ GaolRun RunGaol(const std::vector<std::string>& args,
 // the way a user's shell starts it.
 GaolRun RunGaolOnTty(const std::vector<std::string>& args, int tty);
 
+// As RunGaol, with `fd` (whatever it is) as gaol's stdin.
+GaolRun RunGaolWithStdinFd(const std::vector<std::string>& args, int fd);
+
 // gaol run --ro-bind PROBE_DIR /probe <flags> -- /probe/gaol-probe <probe_args>
 GaolRun RunProbe(const std::vector<std::string>& flags, const std::vector<std::string>& probe_args);
 

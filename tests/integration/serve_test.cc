@@ -140,7 +140,10 @@ TEST_CASE("serve: asynchronous jobs, and DELETE cancels a running one with its p
   CHECK(server.Stop() == 0);
 }
 
-TEST_CASE("serve: bad requests are 400 naming the field; over --max-body is 413", "[serve]") {
+TEST_CASE(
+    "serve: bad requests are 400, what the operator refuses 403, naming the field; over "
+    "--max-body is 413",
+    "[serve]") {
   std::string dir = MakeTempDir();
   std::string limits = WriteFile(dir, "limits.json", R"({
     "defaults": {"limits": {"memory_bytes": 268435456}, "security": {"seccomp": "strict"}},
@@ -149,28 +152,40 @@ TEST_CASE("serve: bad requests are 400 naming the field; over --max-body is 413"
   })");
   ServeProcess server({"--limits-file", limits, "--max-body", "64k"});
   auto client = server.Client();
-  auto error_of = [&](const json& body) {
+  auto error_with = [&](int status, const json& body) {
     Reply r = Post(client, "/v1/run", body);
-    CHECK(r.status == 400);
+    CHECK(r.status == status);
     return r.body.value("error", std::string());
   };
+  auto error_of = [&](const json& body) { return error_with(400, body); };
+  auto refusal_of = [&](const json& body) { return error_with(403, body); };
   auto bad = client.Post("/v1/run", "{not json", "application/json");
   REQUIRE(bad);
   CHECK(bad->status == 400);
   CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"limts", {}}}), Catch::Contains("`limts`"));
-  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"limits", {{"memory_bytes", 1LL << 30}}}}),
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"limits", {{"memory_bytes", 1LL << 30}}}}),
              Catch::Contains("limits.memory_bytes") && Catch::Contains("ceiling"));
-  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"limits", {{"wall_time_limit_seconds", 60}}}}),
-             Catch::Contains("limits.wall_time_limit_seconds"));
-  CHECK_THAT(error_of({{"command", {"/bin/true"}},
-                       {"mounts", {{{"type", "bind"}, {"source", "/etc"}, {"target", "/x"}}}}}),
+  CHECK_THAT(
+      refusal_of({{"command", {"/bin/true"}}, {"limits", {{"wall_time_limit_seconds", 60}}}}),
+      Catch::Contains("limits.wall_time_limit_seconds"));
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}},
+                         {"mounts", {{{"type", "bind"}, {"source", "/etc"}, {"target", "/x"}}}}}),
              Catch::Contains("mounts[0].source"));
-  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"network", "host"}}),
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"network", "host"}}),
              Catch::Contains("`network`"));
-  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"stdout", "/tmp/x"}}),
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"stdout", "/tmp/x"}}),
              Catch::Contains("`stdout`"));
-  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"security", {{"seccomp", "unconfined"}}}}),
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"security", {{"seccomp", "unconfined"}}}}),
              Catch::Contains("security.seccomp"));
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"security", {{"landlock", false}}}}),
+             Catch::Contains("security.landlock") && Catch::Contains("allow.landlock_off"));
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"chroot", true}}),
+             Catch::Contains("`chroot`"));
+  CHECK_THAT(refusal_of({{"command", {"/bin/true"}}, {"map_users", "auto"}}),
+             Catch::Contains("`map_users`"));
+  std::vector<std::string> many(65, "f");
+  CHECK_THAT(error_of({{"command", {"/bin/true"}}, {"collect", many}}),
+             Catch::Contains("at most 64"));
   CHECK_THAT(error_of({{"command", {"/bin/true"}},
                        {"files", {{{"path", "../escape"}, {"content", "x"}}}}}),
              Catch::Contains("files[0].path"));
@@ -398,4 +413,79 @@ TEST_CASE("serve: bad flags and limits files: one line, exit 125, nothing left",
   RemoveTree(work);
 }
 
+// The job and the client are attackers: what a request names and what a job leaves in its
+// directory reach only what they should, and nothing hangs the runner.
+TEST_CASE("serve: a directory as stdin never reaches the job (CVE-2024-21626 class)",
+          "[serve][escape]") {
+  ServeProcess server;
+  auto client = server.Client();
+  // `d` is a directory the request itself created; given to the job as fd 0 it would lead to the
+  // host's root by `..`. The probe command would print what it reached.
+  Reply r = Post(client, "/v1/run",
+                 {{"command", {"/bin/sh", "-c", "ls /proc/self/fd/0/../../../; echo ran"}},
+                  {"files", {{{"path", "d/x"}, {"content", "x"}}}},
+                  {"stdin", "d"}});
+  REQUIRE(r.status == 200);
+  CHECK(r.body["status"] == "setup_error");
+  CHECK_THAT(r.body["error"]["message"].get<std::string>(),
+             Catch::Contains("stdin `d` is not a regular file"));
+  CHECK(r.body.value("stdout", json::object()).value("content", "") == "");
+  // A symlink placed as stdin is not followed either (files cannot hold one; `.` is the dir).
+  Reply dot = Post(
+      client, "/v1/run",
+      {{"command", {"/bin/true"}}, {"files", {{{"path", "f"}, {"content", "x"}}}}, {"stdin", "."}});
+  INFO(dot.text);
+  CHECK((dot.status == 403 || dot.body["status"] == "setup_error"));
+  // A regular file still works.
+  Reply ok = Post(client, "/v1/run",
+                  {{"command", {"/bin/cat"}},
+                   {"files", {{{"path", "in"}, {"content", "input\n"}}}},
+                   {"stdin", "in"}});
+  REQUIRE(ok.status == 200);
+  CHECK(ok.body["stdout"]["content"] == "input\n");
+  CHECK(server.Stop() == 0);
+}
+
+TEST_CASE("serve: collect reads only regular files, never blocks, and stays within its budget",
+          "[serve][escape]") {
+  std::string dir = MakeTempDir();
+  std::string limits = WriteFile(dir, "limits.json", R"({"ceilings": {"collect_bytes": 1048576}})");
+  ServeProcess server({"--max-concurrent", "1", "--limits-file", limits});
+  auto client = server.Client();
+  // A FIFO at a collect path hung the runner in open(); a socket, a directory and a link to a
+  // host file are refused too. 20 hard links to one file are read within 4 x collect_bytes.
+  std::string script =
+      "mkfifo fifo; ln -s /etc/passwd link; mkdir dir; "
+      "head -c 1048576 /dev/zero > big; for i in $(seq 1 20); do ln big big$i; done; "
+      "/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s.bind(\"sock\")' "
+      "2>/dev/null; true";
+  std::vector<std::string> collect = {"fifo", "link", "dir", "sock"};
+  for (int i = 1; i <= 20; ++i) collect.push_back("big" + std::to_string(i));
+  auto start = std::chrono::steady_clock::now();
+  Reply r = Post(client, "/v1/run",
+                 {{"command", {"/bin/sh", "-c", script}},
+                  {"files", {{{"path", ".keep"}, {"content", ""}}}},
+                  {"collect", collect}});
+  REQUIRE(r.status == 200);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+  INFO(r.body.dump().substr(0, 2000));
+  CHECK(r.body["status"] == "ok");
+  for (const char* name : {"fifo", "link", "dir"}) {
+    INFO(name);
+    CHECK(r.body["files"][name].contains("error"));
+  }
+  // 20 links of 1 MiB with collect_bytes 1 MiB: four come back whole, the rest truncated.
+  std::size_t total = 0;
+  for (int i = 1; i <= 20; ++i) {
+    const json& f = r.body["files"]["big" + std::to_string(i)];
+    total += f["content"].get<std::string>().size();
+    CHECK(f["truncated"] == (i > 4));
+  }
+  CHECK(total == 4u << 20);
+  // The server still answers at once: nothing is stuck.
+  Reply after = Post(client, "/v1/run", {{"command", {"/bin/true"}}});
+  CHECK(after.status == 200);
+  CHECK(server.Stop() == 0);
+  RemoveTree(dir);
+}
 }  // namespace gaol::it

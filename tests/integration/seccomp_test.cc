@@ -56,7 +56,7 @@ TEST_CASE("a call of another architecture is killed and named with its architect
 }
 
 TEST_CASE("Podman's default profile, read from its file, runs a job as in Podman", "[seccomp]") {
-  std::string path = std::string(GAOL_SHARED_TESTDATA) + "/podman-default-seccomp.json";
+  std::string path = GAOL_PODMAN_SECCOMP;
   auto run = RunGaol({"--security-opt", "seccomp=" + path, "--", "/bin/sh", "-c", "echo ok"});
   INFO(run.err);
   CHECK(run.exit_status == 0);
@@ -66,6 +66,19 @@ TEST_CASE("Podman's default profile, read from its file, runs a job as in Podman
   auto keyctl = Attack(path, "keyctl");
   CHECK(keyctl.result["status"] == "nonzero_exit");
   CHECK(keyctl.result["exit_code"] == 1);
+}
+
+TEST_CASE("Docker's default profile, read from its file, runs a job as in Docker", "[seccomp]") {
+  std::string path = GAOL_DOCKER_SECCOMP;
+  auto run = RunGaol({"--security-opt", "seccomp=" + path, "--", "/bin/sh", "-c", "echo ok"});
+  INFO(run.err);
+  CHECK(run.exit_status == 0);
+  CHECK(run.out == "ok\n");
+  CHECK(run.result["seccomp"]["profile"] == path);
+  // Docker refuses keyctl with EPERM: the attacker reports itself contained, nothing is killed.
+  auto keyctl = Attack(path, "keyctl");
+  CHECK(keyctl.result["status"] == "ok");
+  CHECK(keyctl.Probe()["contained"] == true);
 }
 
 TEST_CASE("unconfined loads no filter", "[seccomp]") {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/keyctl.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -75,7 +76,16 @@ bool SetHostname(ChildContext& ctx, ChildReport& report) noexcept {
 
 bool NewSession(ChildContext&, ChildReport& report) noexcept {
   // No controlling terminal: the job cannot push input into the caller's tty (TIOCSTI).
-  return setsid() >= 0 || ChildFail(report, Step::kSession, errno, "setsid");
+  if (setsid() < 0) return ChildFail(report, Step::kSession, errno, "setsid");
+  // Nor the caller's session keyring, whose keys it could otherwise read (KEYCTL_READ where the
+  // profile allows keyctl; /proc/keys lists them): a fresh anonymous one, as runc does. A kernel
+  // without keys (ENOSYS) has nothing to leak.
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr) < 0 && errno != ENOSYS) {
+    return ChildFail(report, Step::kSession, errno,
+                     "join a new session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING; EDQUOT: "
+                     "the user's key quota, kernel.keys.maxkeys, is used up)");
+  }
+  return true;
 }
 
 bool NoNewPrivs(ChildContext&, ChildReport& report) noexcept {
@@ -347,8 +357,11 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
     _exit(125);
   }
   report.step_ns[StepIndex(Step::kFds)] = MonotonicNs() - start;
-  // Wait for the ID maps. EOF instead of the byte: the parent failed or died.
-  char go = 0;
+  // Armed (PR_SET_PDEATHSIG above): tell gaol, which writes the ID maps only now, so that its
+  // death at any later moment kills this process. Then wait for them. EOF instead of the byte:
+  // the parent failed or died.
+  char go = 1;
+  if (write(kSyncFd, &go, 1) != 1) _exit(125);
   ssize_t n;
   do {
     n = read(kSyncFd, &go, 1);

@@ -1,13 +1,16 @@
 // `gaol run`: flags in, one job run, the result out.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "sandbox/cli/commands.h"
 #include "sandbox/cli/metrics_export.h"
+#include "sandbox/common/unique_fd.h"
 #include "sandbox/run.h"
 
 namespace gaol::cli {
@@ -27,18 +30,64 @@ bool WriteAll(int fd, const std::string& text) {
   return true;
 }
 
+// --result FILE: an unnamed file in FILE's directory, opened before the job runs (a bad path
+// fails before anything is created), written whole and only then given FILE's name. A full disk
+// or a kill leaves FILE as it was, never a truncated result.
+class ResultFile {
+ public:
+  static Result<ResultFile> Open(const std::string& path) {
+    ResultFile f;
+    std::string dir = ".";
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos) dir = path.substr(0, slash + 1);
+    f.base_ = path.substr(slash == std::string::npos ? 0 : slash + 1);
+    struct stat st = {};
+    if (f.base_.empty() || (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)))
+      return Invalid(fmt::format("--result `{}`", path), "a path for a regular file, or -");
+    auto unwritable = [&] {
+      return Invalid(
+          fmt::format("--result `{}`", path),
+          fmt::format("a file in a directory gaol can write ({}: {})", dir, std::strerror(errno)));
+    };
+    f.dir_.Reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!f.dir_) return unwritable();
+    f.fd_.Reset(openat(f.dir_.Get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
+    if (!f.fd_) return unwritable();
+    f.path_ = path;
+    return f;
+  }
+  // Writes `text`, names the file; false (errno set) when either failed.
+  bool Commit(const std::string& text) {
+    if (!WriteAll(fd_.Get(), text) || fsync(fd_.Get()) != 0) return false;
+    std::string tmp = fmt::format(".{}.{}.tmp", base_, getpid());
+    std::string self = fmt::format("/proc/self/fd/{}", fd_.Get());
+    unlinkat(dir_.Get(), tmp.c_str(), 0);
+    if (linkat(AT_FDCWD, self.c_str(), dir_.Get(), tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      return false;
+    if (renameat(dir_.Get(), tmp.c_str(), dir_.Get(), base_.c_str()) != 0) {
+      int err = errno;
+      unlinkat(dir_.Get(), tmp.c_str(), 0);
+      errno = err;
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  UniqueFd dir_, fd_;
+  std::string path_, base_;
+};
+
 // The result JSON where it was asked for; false when it could not be written.
-bool EmitResult(const RunFlags& f, const RunResult& result) {
+bool EmitResult(const RunFlags& f, const RunResult& result, std::optional<ResultFile>& file) {
   if (f.result_path.empty() && f.result_fd < 0) return true;
   std::string text = ResultToJson(result).dump() + "\n";
   bool ok = true;
   if (f.result_fd >= 0) ok = WriteAll(f.result_fd, text) && ok;
   if (f.result_path == "-") {
     ok = WriteAll(STDOUT_FILENO, text) && ok;
-  } else if (!f.result_path.empty()) {
-    int fd = open(f.result_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ok = fd >= 0 && WriteAll(fd, text) && ok;
-    if (fd >= 0) close(fd);
+  } else if (file) {
+    ok = file->Commit(text) && ok;
   }
   return ok;
 }
@@ -78,6 +127,12 @@ int RunCommand(const CLI::App& run, const RunFlags& f) {
     std::puts(SpecToJson(*spec).dump(2).c_str());
     return 0;
   }
+  std::optional<ResultFile> result_file;
+  if (!f.result_path.empty() && f.result_path != "-") {
+    auto opened = ResultFile::Open(f.result_path);
+    if (!opened) return ReportUsageError(opened.error());
+    result_file = std::move(*opened);
+  }
   RunResult result = RunJob(*spec);
   WarnFallbacks(f, result);
   if (result.error && !f.quiet) {
@@ -94,7 +149,7 @@ int RunCommand(const CLI::App& run, const RunFlags& f) {
       std::fprintf(stderr, "gaol: warning: %s\n", exported.error().Message().c_str());
     }
   }
-  if (!EmitResult(f, result)) {
+  if (!EmitResult(f, result, result_file)) {
     if (!f.quiet)
       std::fprintf(stderr, "gaol: could not write the result: %s\n", std::strerror(errno));
     return 125;

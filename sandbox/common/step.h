@@ -22,7 +22,7 @@ enum class Step : std::uint8_t {
   kPivotRoot,   // child: pivot_root (or chroot) into it, detach the old root
   kNetwork,     // child: bring lo up
   kHostname,    // child: sethostname
-  kSession,     // child: setsid, so the job has no controlling terminal
+  kSession,     // child: setsid (no controlling terminal) and a fresh session keyring
   kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
   kInit,        // child: PID 1 forks the job
   kRlimits,     // job: setrlimit

@@ -30,7 +30,8 @@ static_assert(sizeof(ChildReport) < 4096, "a report must be written atomically (
 
 // Fixed descriptors inside the sandbox, before the job's execve.
 inline constexpr int kReportFd = 3;  // CLOEXEC: the job's exec closes it
-inline constexpr int kSyncFd = 4;    // the parent writes one byte once the ID maps are in place
+inline constexpr int kSyncFd =
+    4;  // PID 1 writes "armed"; gaol answers once the ID maps are in place
 
 std::uint64_t MonotonicNs() noexcept;
 

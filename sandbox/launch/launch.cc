@@ -17,9 +17,11 @@
 namespace gaol {
 namespace {
 
-Result<std::array<UniqueFd, 2>> MakePipe(Step step, const char* what) {
+// [0] is PID 1's end, [1] gaol's.
+Result<std::array<UniqueFd, 2>> MakeSyncChannel() {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return Fail(step, "pipe2", what);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+    return Fail(Step::kClone, "socketpair", "sync channel");
   return std::array<UniqueFd, 2>{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -82,7 +84,9 @@ void OwnedChild::KillAndReap() {
 Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   auto report = MakeReportChannel();
   if (!report) return tl::unexpected(report.error());
-  auto sync = MakePipe(Step::kClone, "sync pipe");
+  // Both ways: PID 1 says "armed" (its parent-death signal is set), gaol answers "go" once the ID
+  // maps are written. EOF either way means the other side is gone.
+  auto sync = MakeSyncChannel();
   if (!sync) return tl::unexpected(sync.error());
   std::vector<char*> argv = CStrings(plan.argv);
   std::vector<char*> envp = CStrings(plan.envp);
@@ -114,10 +118,21 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   io.stderr_w.Reset();
 
   start = MonotonicNs();
-  if (auto s = WriteIdMapsFromParent(pid, plan.id_map); !s) return tl::unexpected(s.error());
-  char go = 1;
-  if (write((*sync)[1].Get(), &go, 1) != 1)
-    return Fail(Step::kIdMap, "release the child", "sync pipe");
+  // PR_SET_PDEATHSIG set after gaol died fires never: had gaol been killed between clone3 and the
+  // child's prctl, the sandbox would run on unsupervised (and, without a cgroup, without a wall
+  // limit). So gaol writes nothing before PID 1 says it is armed; from then on gaol's death kills
+  // it. EOF instead: PID 1 already failed (its report says why) or died.
+  char armed = 0;
+  ssize_t n;
+  do {
+    n = read((*sync)[1].Get(), &armed, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n == 1) {
+    if (auto s = WriteIdMapsFromParent(pid, plan.id_map); !s) return tl::unexpected(s.error());
+    char go = 1;
+    if (write((*sync)[1].Get(), &go, 1) != 1)
+      return Fail(Step::kIdMap, "release the child", "sync channel");
+  }
   out.id_map_ns = MonotonicNs() - start;
   out.report_r = std::move((*report)[0]);
   return out;

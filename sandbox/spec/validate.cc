@@ -1,6 +1,7 @@
-// Cross-field rules and value ranges. Pure: no file system access (that is the host check's job,
-// still before anything is created).
+// Cross-field rules and value ranges. Pure but for gaol's own rlimits: no file system access (that
+// is the host check's job, still before anything is created).
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <set>
 
@@ -67,6 +68,12 @@ Status ValidateProcess(const JobSpec& spec) {
   if (spec.command.empty() || spec.command[0].empty()) {
     return Invalid("command", "a command to run (gaol run [OPTIONS] -- COMMAND [ARG...])");
   }
+  // execve would see each argument cut at its first NUL: the job would run something else than
+  // the spec says.
+  for (std::size_t i = 0; i < spec.command.size(); ++i) {
+    if (spec.command[i].find('\0') != std::string::npos)
+      return Invalid(fmt::format("spec field `command[{}]`", i), "a string without NUL");
+  }
   if (!IsCleanAbsolutePath(spec.workdir)) {
     return Invalid("spec field `workdir`",
                    fmt::format("an absolute path without . or .. (got \"{}\")", spec.workdir));
@@ -94,6 +101,15 @@ Status ValidateProcess(const JobSpec& spec) {
     if (limit.soft > limit.hard) {
       return Invalid(fmt::format("spec field `ulimits.{}`", name),
                      "a soft limit not above the hard limit");
+    }
+    // Only the initial user namespace's CAP_SYS_RESOURCE raises a hard limit: above gaol's own,
+    // setrlimit would fail in the sandbox, after every namespace exists. Refused here instead.
+    rlimit own = {};
+    if (getrlimit(UlimitResources().at(name), &own) == 0 && own.rlim_max != RLIM_INFINITY &&
+        limit.hard > own.rlim_max) {
+      return Invalid(fmt::format("spec field `ulimits.{}` ({})", name, limit.hard),
+                     fmt::format("a hard limit of at most {} (gaol's own hard limit)",
+                                 static_cast<unsigned long long>(own.rlim_max)));
     }
   }
   return {};

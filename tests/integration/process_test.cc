@@ -1,5 +1,7 @@
 // PID 1, the job's process, its environment, stdio and exit statuses.
+#include <linux/keyctl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -136,4 +138,19 @@ TEST_CASE("when gaol is killed, its sandbox dies with it", "[process]") {
     usleep(10000);
   }
   CHECK(left.processes.empty());
+}
+
+TEST_CASE("the job does not share the caller's session keyring", "[process]") {
+  // The caller's own session keyring, named so that it can be told apart.
+  std::string name = "gaol-it-keyring-" + std::to_string(getpid());
+  long caller = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.c_str());
+  REQUIRE(caller > 0);
+  // Unconfined: the built-in profiles refuse keyctl altogether, which would prove nothing here.
+  auto run = RunGaol({"--security-opt", "seccomp=unconfined", "--", "/usr/bin/python3", "-c",
+                      "import ctypes; print(ctypes.CDLL(None).syscall(250, 0, -3, 0))"});
+  INFO(run.err);
+  REQUIRE(run.exit_status == 0);
+  long inside = std::stol(run.out);
+  CHECK(inside > 0);
+  CHECK(inside != caller);
 }

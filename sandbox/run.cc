@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sandbox/cgroup/cgroup.h"
+#include "sandbox/common/reap.h"
 #include "sandbox/io/job_fds.h"
 #include "sandbox/launch/child_report.h"
 #include "sandbox/launch/launch.h"
@@ -87,6 +89,21 @@ class ForwardedSignals {
  private:
   sigset_t set_, old_;
   UniqueFd fd_;
+};
+
+// PR_SET_CHILD_SUBREAPER for the lifetime of the object, then as it was.
+class Subreaper {
+ public:
+  Subreaper() {
+    prctl(PR_GET_CHILD_SUBREAPER, &old_, 0, 0, 0);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  }
+  ~Subreaper() { prctl(PR_SET_CHILD_SUBREAPER, old_, 0, 0, 0); }
+  Subreaper(const Subreaper&) = delete;
+  Subreaper& operator=(const Subreaper&) = delete;
+
+ private:
+  int old_ = 0;
 };
 
 double Seconds(std::uint64_t ns) { return static_cast<double>(ns) / 1e9; }
@@ -232,6 +249,10 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, int 
     result.launch_steps[Step::kCgroup] = Seconds(MonotonicNs() - t0);
   }
   ForwardedSignals signals;
+  // Sharing the caller's pid namespace, nothing ends the job's processes with PID 1 (a wall-time
+  // kill takes PID 1 alone): gaol is their subreaper meanwhile and ends them once PID 1 is gone.
+  std::optional<Subreaper> subreaper;
+  if (!(plan.clone_flags & CLONE_NEWPID)) subreaper.emplace();
   auto launched = LaunchSandbox(plan, std::move(io.launch), leaf ? leaf->DirFd() : -1);
   if (!launched) return tl::unexpected(launched.error());
   result.launch_steps[Step::kClone] = Seconds(launched->clone_ns);
@@ -256,6 +277,7 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, int 
   struct rusage usage = {};
   auto status = launched->child.Reap(&usage);
   if (!status) return tl::unexpected(status.error());
+  if (subreaper) KillAllDescendants();
   std::optional<cgroup::Usage> cg;
   if (leaf) {
     cg = leaf->ReadUsage();

@@ -17,6 +17,7 @@
 
 #include "netns/netns.h"
 #include "sandbox/caps/caps.h"
+#include "sandbox/common/reap.h"
 #include "sandbox/io/job_fds.h"
 #include "sandbox/lsm/landlock.h"
 
@@ -286,11 +287,14 @@ pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
     }
   }
   // The job is gone: end whatever it left behind and reap it, so that RUSAGE_CHILDREN counts
-  // every process of the job. Only in our own pid namespace, where -1 means "the sandbox".
+  // every process of the job. In our own pid namespace -1 means "the sandbox"; sharing the
+  // caller's, this process is a subreaper and its descendants are exactly the job's.
   if (ctx.plan->clone_flags & CLONE_NEWPID) {
     kill(-1, SIGKILL);
     while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
     }
+  } else {
+    KillAllDescendants();
   }
   report.kind = ChildReport::kExit;
   report.wait_status = job_status;

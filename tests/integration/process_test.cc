@@ -4,7 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -153,4 +155,48 @@ TEST_CASE("the job does not share the caller's session keyring", "[process]") {
   long inside = std::stol(run.out);
   CHECK(inside > 0);
   CHECK(inside != caller);
+}
+
+namespace {
+
+// Processes whose command line holds `marker`, given a moment to go.
+std::vector<std::string> Lingering(const std::string& marker) {
+  std::vector<std::string> left;
+  for (int i = 0; i < 100; ++i) {
+    left.clear();
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in("/proc/" + name + "/cmdline");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      std::string cmdline = ss.str();
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      if (cmdline.find(marker) != std::string::npos && !cmdline.starts_with(gaol::it::GaolBin()))
+        left.push_back(name + ": " + cmdline);
+    }
+    if (left.empty()) break;
+    usleep(20000);
+  }
+  for (const auto& p : left) kill(std::stoi(p), SIGKILL);
+  return left;
+}
+
+}  // namespace
+
+TEST_CASE("--share pid: whatever the job started ends with it, and with a wall-time kill",
+          "[process]") {
+  std::string marker = "4243." + std::to_string(getpid());
+  // A daemon: detached by setsid and a double fork, still running when the job exits 0.
+  auto run = RunGaol({"--share", "pid", "--", "/bin/sh", "-c",
+                      "(setsid /bin/sleep " + marker + " &) ; echo started"});
+  INFO(run.err);
+  CHECK(run.out == "started\n");
+  CHECK(run.result["status"] == "ok");
+  CHECK(Lingering(marker).empty());
+  // A wall-time kill ends PID 1 from outside: its descendants go too.
+  auto timed = RunGaol({"--share", "pid", "--wall-time-limit", "0.5s", "--", "/bin/sh", "-c",
+                        "/bin/sleep " + marker + " & /bin/sleep " + marker});
+  CHECK(timed.result["status"] == "wall_time_limit");
+  CHECK(Lingering(marker).empty());
 }

@@ -15,6 +15,7 @@
 #include "sandbox/common/self.h"
 #include "sandbox/serve/fork_server.h"
 #include "sandbox/serve/server.h"
+#include "sandbox/serve/work_root.h"
 #include "sandbox/spec/units.h"
 
 namespace {
@@ -127,12 +128,17 @@ int main(int argc, char** argv) {
     }
   }
   if (work_dir.empty()) work_dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  std::string root = work_dir + "/gaol-serve-XXXXXX";
-  if (!mkdtemp(root.data())) {
+  int reaped = 0;
+  auto work_root = gaol::serve::WorkRoot::Create(work_dir, &reaped);
+  if (!work_root) {
     return Usage("--work-dir `" + work_dir + "`: expected a writable directory (" +
-                 std::strerror(errno) + ")");
+                 std::strerror(work_root.error().err) + ")");
   }
-  options.work_root = root;
+  if (reaped > 0) {
+    std::fprintf(stderr, "gaol serve: removed %d work root(s) of servers no longer running\n",
+                 reaped);
+  }
+  options.work_root = work_root->Path();
   options.exe = gaol::SelfPath("gaol-serve");
   options.gaol = gaol::FindGaolBinary();
 
@@ -151,7 +157,6 @@ int main(int argc, char** argv) {
   // The fork server first: before any thread exists.
   gaol::serve::ForkServer fork_server(options.exe);
   if (auto s = fork_server.Start(); !s) {
-    rmdir(root.c_str());
     return Usage(s.error().Message());
   }
   PrometheusObserver observer;
@@ -160,7 +165,6 @@ int main(int argc, char** argv) {
     gaol::serve::Server server(options, observer);
     if (auto s = server.Start(fork_server); !s) {
       fork_server.Stop();
-      rmdir(root.c_str());
       return Usage(s.error().Message());
     }
     std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u%s)\n",
@@ -175,7 +179,6 @@ int main(int argc, char** argv) {
   }
   fork_server.Stop();
   if (listen.starts_with("unix:")) unlink(listen.c_str() + 5);
-  rmdir(root.c_str());
   std::fprintf(stderr, "gaol serve: stopped\n");
   return status;
 }

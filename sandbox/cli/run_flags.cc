@@ -396,14 +396,17 @@ static void AddIoFlags(CLI::App& run, RunFlags& f) {
                "Start from an empty environment, not the minimal one (PATH, HOME, HOSTNAME, LANG)");
   run.add_flag("-i,--interactive", f.interactive,
                "Give the job gaol's own stdin (same as --stdin -)");
-  run.add_option("--stdin", f.stdin_path, "The job's stdin: FILE or - for gaol's own [/dev/null]")
+  run.add_option("--stdin", f.stdin_path,
+                 "The job's stdin: FILE or - for gaol's own [/dev/null]; a file, pipe, terminal "
+                 "or /dev/null, never a directory")
       ->type_name("FILE");
   run.add_option("--stdout", f.stdout_path, "Write the job's stdout to FILE [gaol's stdout]")
       ->type_name("FILE");
   run.add_option("--stderr", f.stderr_path, "Write the job's stderr to FILE [gaol's stderr]")
       ->type_name("FILE");
   run.add_option("--result", f.result_path,
-                 "Write the gaol.result/v1 JSON to FILE, or - for stdout")
+                 "Write the gaol.result/v1 JSON to FILE (renamed into place once whole), or - "
+                 "for stdout")
       ->type_name("FILE");
   run.add_option("--result-fd", f.result_fd, "Write the result JSON to this open descriptor")
       ->type_name("N");

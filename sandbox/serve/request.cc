@@ -371,11 +371,9 @@ json RequestToJson(const RunRequest& r) {
   for (const auto& f : r.files) {
     files.push_back({{"path", f.path}, {"content", Base64Encode(f.content)}, {"mode", f.mode}});
   }
-  return {{"spec", SpecToJson(r.spec)},
-          {"files", files},
-          {"collect", r.collect},
-          {"collect_limit_bytes", r.collect_limit_bytes},
-          {"work_root", r.work_root}};
+  return {{"spec", SpecToJson(r.spec)}, {"files", files},
+          {"collect", r.collect},       {"collect_limit_bytes", r.collect_limit_bytes},
+          {"work_root", r.work_root},   {"job_name", r.job_name}};
 }
 
 Result<RunRequest> RequestFromJson(const json& value) {
@@ -393,6 +391,11 @@ Result<RunRequest> RequestFromJson(const json& value) {
     r.collect = value.at("collect").get<std::vector<std::string>>();
     r.collect_limit_bytes = value.at("collect_limit_bytes").get<std::uint64_t>();
     r.work_root = value.at("work_root").get<std::string>();
+    r.job_name = value.at("job_name").get<std::string>();
+    if (r.job_name.empty() || r.job_name.find('/') != std::string::npos ||
+        r.job_name.starts_with(".")) {
+      return Invalid("runner request `job_name`", "one path component");
+    }
   } catch (const json::exception& e) {
     return Invalid("runner request", e.what());
   }

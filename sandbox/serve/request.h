@@ -27,6 +27,8 @@ struct RunRequest {
   std::vector<std::string> collect;       // relative paths read back after the run
   std::uint64_t collect_limit_bytes = 0;  // per collected file, from the policy
   std::string work_root;  // the server's directory for job directories (set by the server)
+  std::string job_name;   // this job's directory beneath it (set by the server, which removes it
+                          // itself when the runner dies)
 };
 
 // The operator's rules. Without a limits file: the built-in ones below.

@@ -13,6 +13,7 @@
 
 #include "sandbox/common/unique_fd.h"
 #include "sandbox/io/job_fds.h"
+#include "sandbox/io/remove_tree.h"
 #include "sandbox/run.h"
 #include "sandbox/serve/request.h"
 
@@ -105,33 +106,6 @@ json Captured(const std::string& path, std::uint64_t limit) {
   return out;
 }
 
-// Removes what the job left, whatever modes it set: directories are made searchable first.
-void RemoveTree(int parent, const char* name) {
-  UniqueFd dir(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir && errno == EACCES) {
-    fchmodat(parent, name, 0700, 0);
-    dir.Reset(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  }
-  if (!dir) {
-    unlinkat(parent, name, 0);
-    return;
-  }
-  fchmod(dir.Get(), 0700);
-  DIR* d = fdopendir(dup(dir.Get()));
-  if (d) {
-    while (dirent* e = readdir(d)) {
-      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
-      if (e->d_type == DT_DIR) {
-        RemoveTree(dir.Get(), e->d_name);
-      } else {
-        unlinkat(dir.Get(), e->d_name, 0);
-      }
-    }
-    closedir(d);
-  }
-  unlinkat(parent, name, AT_REMOVEDIR);
-}
-
 json SetupError(const Error& e) {
   RunResult r;
   r.status = RunStatus::kSetupError;
@@ -194,14 +168,13 @@ int RunnerMain(int request_fd, int result_fd, int cancel_fd) {
   if (!request) {
     out = SetupError(request.error());
   } else {
-    std::string pattern = request->work_root + "/job-XXXXXX";
-    if (!mkdtemp(pattern.data())) {
-      out = SetupError(Fail(Step::kOpenIo, "mkdtemp", pattern).value());
+    std::string dir = request->work_root + "/" + request->job_name;
+    if (mkdir(dir.c_str(), 0700) != 0) {
+      out = SetupError(Fail(Step::kOpenIo, "mkdir", dir).value());
     } else {
-      out = RunRequested(*request, pattern, cancel_fd);
-      auto slash = pattern.rfind('/');
-      UniqueFd root(open(request->work_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (root) RemoveTree(root.Get(), pattern.c_str() + slash + 1);
+      out = RunRequested(*request, dir, cancel_fd);
+      UniqueFd root(open(request->work_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (root) io::RemoveTreeAt(root.Get(), request->job_name);
     }
   }
   bool ok = WriteAll(result_fd, out.dump());

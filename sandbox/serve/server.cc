@@ -20,6 +20,8 @@
 
 #include <array>
 
+#include "sandbox/io/remove_tree.h"
+
 extern char** environ;
 
 namespace gaol::serve {
@@ -241,6 +243,7 @@ Server::Submit Server::Enqueue(const std::shared_ptr<Job>& job) {
 void Server::Dispatch(const std::shared_ptr<Job>& job) {
   observer_.OnStarted();
   job->request.work_root = options_.work_root;
+  job->request.job_name = "job-" + job->id;
   std::string text = RequestToJson(job->request).dump();
   job->request = {};  // the runner has its copy
   UniqueFd memfd(static_cast<int>(syscall(SYS_memfd_create, "gaol-request", MFD_CLOEXEC)));
@@ -418,6 +421,10 @@ void Server::SupervisorLoop(io_uring& ring) {
     if (res < 0 || result.is_discarded() || !result.is_object()) {
       result = SetupError(Error{Step::kSupervise, res < 0 ? -res : 0,
                                 "the job's runner ended without a result", "", ""});
+      // A runner killed (SIGKILL, the OOM killer) removed nothing: its sandbox died with it
+      // (PR_SET_PDEATHSIG), its job directory is removed here.
+      UniqueFd root(open(options_.work_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (root) io::RemoveTreeAt(root.Get(), "job-" + job->id);
     }
     Complete(owned, std::move(result));
   }

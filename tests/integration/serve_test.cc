@@ -488,4 +488,93 @@ TEST_CASE("serve: collect reads only regular files, never blocks, and stays with
   CHECK(server.Stop() == 0);
   RemoveTree(dir);
 }
+
+namespace {
+
+// A process's parent, from /proc/PID/status; -1 when it is gone.
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("PPid:")) return std::stoi(line.substr(5));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("serve: a 12,000-deep tree a job made is removed with the job", "[serve][fault]") {
+  std::string work = MakeTempDir();
+  ServeProcess server({"--work-dir", work});
+  auto client = server.Client();
+  // Relative mkdir and chdir: no path ever grows past PATH_MAX for the job. The last level is
+  // made unreadable, as a job may.
+  Reply r = Post(client, "/v1/run",
+                 {{"command",
+                   {"/usr/bin/python3", "-c",
+                    "import os\nfor i in range(12000):\n os.mkdir('d'); os.chdir('d')\n"
+                    "os.mkdir('x', 0)\nprint('deep')"}},
+                  {"files", {{{"path", ".keep"}, {"content", ""}}}},
+                  {"limits", {{"wall_time_limit_seconds", 60}}}});
+  REQUIRE(r.status == 200);
+  CHECK(r.body["stdout"]["content"] == "deep\n");
+  // Only the server's root and its lock are left while it runs; nothing once it stops.
+  CHECK(Entries(work) == 2);
+  CHECK(server.Stop() == 0);
+  CHECK(Entries(work) == 0);
+  RemoveTree(work);
+}
+
+TEST_CASE("serve: a runner killed mid-job loses no result silently and leaves nothing",
+          "[serve][fault]") {
+  std::string work = MakeTempDir();
+  ServeProcess server({"--work-dir", work});
+  auto client = server.Client();
+  std::string marker = "4245." + std::to_string(getpid());
+  Reply queued =
+      Post(client, "/v1/jobs",
+           {{"command", {"/bin/sleep", marker}}, {"files", {{{"path", "in"}, {"content", "x"}}}}});
+  REQUIRE(queued.status == 202);
+  std::string id = queued.body["id"];
+  std::vector<std::string> job;
+  WaitFor([&] { return !(job = ProcessesWith(marker)).empty(); });
+  // The job's parent is the sandbox's PID 1, whose parent is the runner.
+  pid_t runner = ParentOf(ParentOf(std::stoi(job.front())));
+  REQUIRE(runner > 0);
+  REQUIRE(kill(runner, SIGKILL) == 0);
+  Reply done;
+  WaitFor([&] {
+    done = Get(client, "/v1/jobs/" + id);
+    return done.body["state"] == "done";
+  });
+  CHECK(done.body["result"]["status"] == "setup_error");
+  CHECK_THAT(done.body["result"]["error"]["message"].get<std::string>(),
+             Catch::Contains("runner ended without a result"));
+  WaitFor([&] { return ProcessesWith(marker).empty(); });
+  CHECK(Entries(work) == 2);  // the root and its lock: the job directory is gone
+  CHECK(server.Stop() == 0);
+  CHECK(Entries(work) == 0);
+  RemoveTree(work);
+}
+
+TEST_CASE("serve: a server killed by SIGKILL leaves a root the next one removes",
+          "[serve][fault]") {
+  std::string work = MakeTempDir();
+  {
+    ServeProcess dead({"--work-dir", work});
+    auto client = dead.Client();
+    REQUIRE(Post(client, "/v1/run", {{"command", {"/bin/true"}}}).status == 200);
+    kill(dead.Pid(), SIGKILL);
+    CHECK(dead.Stop() == 128 + SIGKILL);
+  }
+  CHECK(Entries(work) == 2);  // its root and lock, left behind
+  // Another program's directory of the same name but no lock is left alone.
+  REQUIRE(mkdir((work + "/gaol-serve-other").c_str(), 0700) == 0);
+  ServeProcess next({"--work-dir", work});
+  WaitFor([&] { return next.Stderr().find("removed 1 work root") != std::string::npos; });
+  CHECK(Entries(work) == 3);  // next's root and lock, and the unlocked directory
+  CHECK(next.Stop() == 0);
+  CHECK(Entries(work) == 1);
+  RemoveTree(work);
+}
+
 }  // namespace gaol::it

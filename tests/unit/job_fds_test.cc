@@ -5,6 +5,7 @@
 #include "sandbox/io/job_fds.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "sandbox/child/child_init.h"
+#include "sandbox/io/remove_tree.h"
 #include "sandbox/launch/child_report.h"
 
 namespace {
@@ -132,4 +134,38 @@ TEST_CASE("PID 1's last check: no descriptor but 0-2 and the report socket, 0-2 
              Catch::Contains("descriptor 7 (mode 040000) is open before the job starts"));
   close(directory);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("io: RemoveTreeAt removes any modes, follows no link out, and holds few fds", "[io]") {
+  std::string outside = TempDir();
+  std::ofstream(outside + "/keep") << "x";
+  std::string dir = TempDir();
+  std::string deep = dir + "/t";
+  mkdir(deep.c_str(), 0755);
+  for (int i = 0; i < 300; ++i) {
+    deep += "/d";
+    REQUIRE(mkdir(deep.c_str(), 0755) == 0);
+  }
+  std::ofstream(deep + "/f") << "x";
+  REQUIRE(symlink(outside.c_str(), (dir + "/t/link").c_str()) == 0);
+  REQUIRE(mkdir((dir + "/t/locked").c_str(), 0755) == 0);
+  std::ofstream(dir + "/t/locked/f") << "x";
+  REQUIRE(chmod((dir + "/t/locked").c_str(), 0) == 0);
+  REQUIRE(chmod((dir + "/t/d").c_str(), 0500) == 0);
+  int root = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  // 300 levels under an open-file limit of 64: a recursive walk holding fds per level would fail.
+  rlimit old = {}, low = {64, 64};
+  getrlimit(RLIMIT_NOFILE, &old);
+  low.rlim_max = old.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &low);
+  bool removed = gaol::io::RemoveTreeAt(root, "t");
+  setrlimit(RLIMIT_NOFILE, &old);
+  CHECK(removed);
+  struct stat st = {};
+  CHECK(fstatat(root, "t", &st, AT_SYMLINK_NOFOLLOW) != 0);
+  CHECK(stat((outside + "/keep").c_str(), &st) == 0);
+  close(root);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(outside);
 }

@@ -174,7 +174,7 @@ void Account(const SuperviseOutcome& seen, const struct rusage& init_usage,
 RunStatus Decide(const SuperviseOutcome& seen, const Plan& plan,
                  const std::optional<cgroup::Usage>& cg, RunResult& result) {
   if (result.error) return RunStatus::kSetupError;
-  if (seen.cancelled) return RunStatus::kCancelled;
+  if (seen.cancelled || seen.stop_escalated) return RunStatus::kCancelled;
   if (seen.seccomp_violation) return RunStatus::kSeccompViolation;
   // Killed by the kernel for the filter without a name (no listener, or the overlay's kill).
   if (plan.seccomp && result.signal == SIGSYS) return RunStatus::kSeccompViolation;
@@ -231,8 +231,8 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
   }
 }
 
-Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, int cancel_fd,
-                          std::uint64_t start_ns, RunResult& result) {
+Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
+                          const CallerStdio& stdio, std::uint64_t start_ns, RunResult& result) {
   std::optional<cgroup::Leaf> leaf;
   UniqueFd cpu_stat, memory_current;
   if (plan.cgroup.parent) {
@@ -271,7 +271,8 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io, int 
   request.time_limit_seconds = plan.time_limit_seconds;
   request.cpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   request.memory_current_fd = memory_current.Get();
-  request.cancel_fd = cancel_fd;
+  request.cancel_fd = stdio.cancel;
+  request.stop_timeout_seconds = stdio.stop_timeout_seconds;
   auto seen = Supervise(request);
   if (!seen) return tl::unexpected(seen.error());
   struct rusage usage = {};
@@ -338,7 +339,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
         "Landlock is unavailable in this kernel (or disabled): the job's "
         "writes are limited by its read-only mounts alone");
   }
-  if (auto s = LaunchAndSupervise(spec, *plan, *io, stdio.cancel, start, result); !s)
+  if (auto s = LaunchAndSupervise(spec, *plan, *io, stdio, start, result); !s)
     return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;

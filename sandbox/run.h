@@ -20,6 +20,9 @@ class LaunchObserver {
 struct CallerStdio {
   int in = 0, out = 1, err = 2;
   int cancel = -1;  // readable or hung up: the job is killed and its status is `cancelled`
+  // After the caller's first SIGTERM/SIGINT/SIGHUP/SIGQUIT (forwarded to every process of the
+  // sandbox), how long the job has to end before the sandbox is killed (status `cancelled`).
+  double stop_timeout_seconds = 5.0;
 };
 
 RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},

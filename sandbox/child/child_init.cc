@@ -283,7 +283,10 @@ pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
         }
       }
     } else if (sig > 0) {
-      kill(job, sig);
+      // A stop signal from gaol's caller reaches every process of the sandbox (a shell's
+      // children too), as a pid namespace's init alone can send it; SIGUSR1/2 the job only.
+      bool stop = sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
+      kill(stop && (ctx.plan->clone_flags & CLONE_NEWPID) ? -1 : job, sig);
     }
   }
   // The job is gone: end whatever it left behind and reap it, so that RUSAGE_CHILDREN counts
@@ -354,6 +357,20 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // Sharing the caller's pid namespace, this process is no init: orphans must still come here.
   if (!(ctx.plan->clone_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  // Signals PID 1 forwards or waits for must have a handler: a pid namespace's init drops
+  // signals it has no handler for. Blocked, they are taken with sigwaitinfo;
+  // from the start, so that none sent while the sandbox is built is lost.
+  sigset_t waited;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGCHLD);
+  struct sigaction act = {};
+  act.sa_handler = NoopHandler;
+  sigaction(SIGCHLD, &act, nullptr);
+  for (int sig : kForwarded) {
+    sigaction(sig, &act, nullptr);
+    sigaddset(&waited, sig);
+  }
+  sigprocmask(SIG_BLOCK, &waited, nullptr);
   std::uint64_t start = MonotonicNs();
   if (!ArrangeFds(ctx, report)) {
     // Not on kReportFd: until the arrangement is done, fd 3 may be anything of the caller's.
@@ -372,19 +389,6 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(125);
   close(kSyncFd);
-  // Signals PID 1 forwards or waits for must have a handler: a pid namespace's init drops
-  // signals it has no handler for. Blocked, they are taken with sigwaitinfo.
-  sigset_t waited;
-  sigemptyset(&waited);
-  sigaddset(&waited, SIGCHLD);
-  struct sigaction act = {};
-  act.sa_handler = NoopHandler;
-  sigaction(SIGCHLD, &act, nullptr);
-  for (int sig : kForwarded) {
-    sigaction(sig, &act, nullptr);
-    sigaddset(&waited, sig);
-  }
-  sigprocmask(SIG_BLOCK, &waited, nullptr);
   if (!RunSteps(kInitSteps, ctx, report)) Die(report, 125);
   start = MonotonicNs();
   if (!CheckFdsInChild(report)) Die(report, 125);

@@ -30,6 +30,15 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "bench") {
     return gaol::cli::ExecCompanion("gaol-bench", argc, argv);
   }
+  // `gaol run`: the caller's stop signals are the sandbox's from the first instant. Blocked now,
+  // before anything else, they stay pending until the supervisor's signalfd forwards them (a
+  // SIGTERM in gaol's first milliseconds killed it with no result and nothing reported).
+  if (argc > 1 && std::string_view(argv[1]) == "run") {
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&stop, sig);
+    sigprocmask(SIG_BLOCK, &stop, nullptr);
+  }
   // A closed reader of the job's output must not kill gaol before it reports.
   signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gaol: run an untrusted command in a rootless sandbox and report what it used",

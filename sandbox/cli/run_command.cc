@@ -12,6 +12,7 @@
 #include "sandbox/cli/metrics_export.h"
 #include "sandbox/common/unique_fd.h"
 #include "sandbox/run.h"
+#include "sandbox/spec/units.h"
 
 namespace gaol::cli {
 
@@ -127,13 +128,21 @@ int RunCommand(const CLI::App& run, const RunFlags& f) {
     std::puts(SpecToJson(*spec).dump(2).c_str());
     return 0;
   }
+  CallerStdio caller;
+  auto stop = ParseDuration(f.stop_timeout);
+  if (!stop || *stop < 0) {
+    return ReportUsageError(
+        Invalid(fmt::format("--stop-timeout `{}`", f.stop_timeout), "a duration such as 5s")
+            .value());
+  }
+  caller.stop_timeout_seconds = *stop;
   std::optional<ResultFile> result_file;
   if (!f.result_path.empty() && f.result_path != "-") {
     auto opened = ResultFile::Open(f.result_path);
     if (!opened) return ReportUsageError(opened.error());
     result_file = std::move(*opened);
   }
-  RunResult result = RunJob(*spec);
+  RunResult result = RunJob(*spec, caller);
   WarnFallbacks(f, result);
   if (result.error && !f.quiet) {
     std::string hint = HintFor(*result.error);

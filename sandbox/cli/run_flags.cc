@@ -417,6 +417,10 @@ static void AddIoFlags(CLI::App& run, RunFlags& f) {
                  "Push this run's metrics to a Pushgateway (job=gaol, instance=hostname)")
       ->type_name("URL");
   run.add_flag("-q,--quiet", f.quiet, "No message from gaol itself on stderr");
+  run.add_option("--stop-timeout", f.stop_timeout,
+                 "After SIGTERM/SIGINT/SIGHUP/SIGQUIT to gaol (passed to every process of the "
+                 "sandbox), kill the sandbox if the job has not ended within this time [5s]")
+      ->type_name("DURATION");
 }
 
 void AddRunFlags(CLI::App& run, RunFlags& f) {

@@ -30,6 +30,7 @@ struct RunFlags {
   int result_fd = -1;
   std::string metrics_textfile, metrics_push;
   bool quiet = false;
+  std::string stop_timeout = "5s";  // grace after the caller's stop signal; not a spec field
   // What follows the flags: CLI11 leaves it in run's remaining() or, after `--`, in the parent's.
   std::vector<std::string> command;
 };

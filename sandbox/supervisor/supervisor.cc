@@ -34,6 +34,7 @@ enum Source : std::uint64_t {
   kMemorySample,
   kSeccompNotify,
   kCancel,
+  kStopDeadline,
 };
 
 // Kernels before 5.19 have no memory.peak: memory.current is sampled this often instead.
@@ -88,6 +89,8 @@ class Loop {
   bool report_open_ = false;
   bool exited_ = false;
   bool killed_ = false;
+  bool stop_armed_ = false;
+  __kernel_timespec stop_ts_ = {};
   bool drained_ = false;
   std::uint64_t deadline_ns_ = 0;
   signalfd_siginfo siginfo_;
@@ -282,7 +285,16 @@ void Loop::Dispatch(Source source, int res) {
       break;
     case kSignal:
       if (res == static_cast<int>(sizeof(siginfo_)) && !exited_) {
+        // PID 1 passes it on to every process of the sandbox. The job gets a grace period to
+        // end, from the first stop signal on; then the sandbox is killed.
         PidfdSendSignal(req_.pidfd, static_cast<int>(siginfo_.ssi_signo));
+        if (!stop_armed_) {
+          stop_armed_ = true;
+          auto ns = static_cast<long long>(req_.stop_timeout_seconds * 1e9);
+          stop_ts_.tv_sec = ns / 1'000'000'000;
+          stop_ts_.tv_nsec = ns % 1'000'000'000;
+          ArmDeadline(kStopDeadline, &stop_ts_, 0);
+        }
       }
       if (res > 0 || res == -EINTR) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
       break;
@@ -304,6 +316,12 @@ void Loop::Dispatch(Source source, int res) {
       break;
     case kDrainDeadline:
       if (res == -ETIME) drained_ = true;
+      break;
+    case kStopDeadline:
+      if (res == -ETIME && !exited_) {
+        outcome_.stop_escalated = true;
+        Kill();
+      }
       break;
     case kCancel:
       // Readable or hung up: whoever holds the other end (gaol serve) wants the job gone.

@@ -25,6 +25,7 @@ struct SuperviseRequest {
   std::optional<double> time_limit_seconds;         // CPU time, checked against cpu_stat_fd
   unsigned cpus = 1;                                // how fast CPU time can accrue
   int memory_current_fd = -1;  // the leaf's memory.current, sampled where there is no memory.peak
+  double stop_timeout_seconds = 5.0;  // after a forwarded stop signal, then SIGKILL
   int cancel_fd = -1;  // readable or hung up: kill the sandbox now (gaol serve's cancellation)
 };
 
@@ -33,6 +34,7 @@ struct SuperviseOutcome {
   std::uint64_t exit_ns = 0;  // CLOCK_MONOTONIC when PID 1 was seen to exit
   bool wall_time_exceeded = false;
   bool output_exceeded = false;
+  bool stop_escalated = false;          // a forwarded stop signal's grace ran out: killed
   bool cancelled = false;               // cancel_fd fired before the job ended
   bool time_exceeded = false;           // CPU time reached --time-limit (cpu.stat)
   std::uint64_t time_at_kill_usec = 0;  // cpu.stat usage_usec when the kill was sent

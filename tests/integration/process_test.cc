@@ -1,7 +1,9 @@
 // PID 1, the job's process, its environment, stdio and exit statuses.
+#include <fcntl.h>
 #include <linux/keyctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -199,4 +201,93 @@ TEST_CASE("--share pid: whatever the job started ends with it, and with a wall-t
                         "/bin/sleep " + marker + " & /bin/sleep " + marker});
   CHECK(timed.result["status"] == "wall_time_limit");
   CHECK(Lingering(marker).empty());
+}
+
+TEST_CASE("SIGTERM to gaol reaches every process of the sandbox, then escalates", "[process]") {
+  std::string marker = "4246." + std::to_string(getpid());
+  auto stop_on_ready = [](bool& sent) {
+    return [&sent](pid_t pid, const std::string& out) {
+      if (!sent && out.find("ready") != std::string::npos) {
+        kill(pid, SIGTERM);
+        sent = true;
+      }
+    };
+  };
+  // A shell's background child got nothing before: only the shell was signalled.
+  bool sent = false;
+  auto run = RunGaol({"--", "/bin/sh", "-c",
+                      "/bin/sleep " + marker + " & echo ready; /bin/sleep " + marker + "; wait"},
+                     stop_on_ready(sent));
+  REQUIRE(sent);
+  CHECK(run.result["status"] == "signaled");
+  CHECK(run.result["signal"] == SIGTERM);
+  CHECK(run.exit_status == 128 + SIGTERM);
+  CHECK(Lingering(marker).empty());
+  // A job that ignores it is killed once --stop-timeout is over: cancelled, 137.
+  sent = false;
+  auto stubborn = RunGaol({"--stop-timeout", "0.3s", "--", "/bin/sh", "-c",
+                           "trap '' TERM; echo ready; /bin/sleep " + marker},
+                          stop_on_ready(sent));
+  REQUIRE(sent);
+  CHECK(stubborn.result["status"] == "cancelled");
+  CHECK(stubborn.exit_status == 128 + SIGKILL);
+  CHECK(Lingering(marker).empty());
+}
+
+namespace {
+
+// Whether `pid` has SIGTERM blocked (/proc/PID/status SigBlk).
+bool TermBlocked(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("SigBlk:")) {
+      return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("SIGTERM in gaol's first milliseconds still ends in a result", "[process]") {
+  // gaol blocks its stop signals at the top of main (before, at the launch, 2-4 ms in: a signal
+  // in between killed it with no result). Every signal from then on must end in a result.
+  int results = 0;
+  const int kRuns = 40;
+  for (int i = 0; i < kRuns; ++i) {
+    std::string marker = "4247." + std::to_string(getpid());
+    int res[2];
+    REQUIRE(pipe(res) == 0);
+    // gaol run --result-fd: the signal lands 0-4 ms after exec, mostly during set-up.
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(res[1], 3);
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      execl(gaol::it::GaolBin().c_str(), gaol::it::GaolBin().c_str(), "run", "--result-fd", "3",
+            "--stop-timeout", "1s", "--", "/bin/sleep", marker.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(99);
+    }
+    close(res[1]);
+    // From gaol's first instruction of main on (SigBlk shows SIGTERM blocked), not before: the
+    // dynamic loader's moment before main is no program's to guard.
+    for (int t = 0; t < 5000 && !TermBlocked(pid); ++t) usleep(20);
+    usleep(static_cast<useconds_t>((i * 97) % 3000));
+    kill(pid, SIGTERM);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = read(res[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+    close(res[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    auto result = nlohmann::json::parse(text, nullptr, false);
+    INFO(i << ": " << text);
+    CHECK(WIFEXITED(status));
+    if (result.is_object()) ++results;
+    CHECK(Lingering(marker).empty());
+  }
+  CHECK(results == kRuns);
 }

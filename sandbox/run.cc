@@ -294,6 +294,11 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
 }  // namespace
 
 std::string HintFor(const Error& error) {
+  if (error.step == Step::kClone && error.op.find("CLONE_INTO_CGROUP") != std::string::npos) {
+    return "gaol may not move a process into that cgroup: --cgroup-parent must be beneath a "
+           "subtree delegated to you, and gaol must run inside it (write access to cgroup.procs "
+           "of the common ancestor); `gaol check` shows yours";
+  }
   if (error.step == Step::kClone &&
       (error.err == EPERM || error.err == ENOSPC || error.err == EACCES)) {
     return "unprivileged user namespaces are unavailable here; `gaol check` names the fix "

@@ -106,6 +106,13 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   std::uint64_t start = MonotonicNs();
   int pidfd = -1;
   pid_t pid = Clone3(plan.clone_flags, &pidfd, cgroup_fd);
+  if (pid < 0 && cgroup_fd >= 0 && (errno == EACCES || errno == EPERM)) {
+    // Moving into the leaf needs write access to cgroup.procs of the common ancestor of gaol's
+    // cgroup and the leaf: a leaf outside gaol's own delegated subtree fails here, not the
+    // namespaces. Said so, not blamed on user namespaces.
+    return Fail(Step::kClone, "clone3 into the job's cgroup leaf (CLONE_INTO_CGROUP)",
+                "the cgroup parent");
+  }
   if (pid < 0)
     return Fail(Step::kClone, "clone3", "new user, mount, pid, uts, ipc, net, cgroup namespaces");
   if (pid == 0) RunSandboxInitInChild(ctx);  // never returns

@@ -21,6 +21,7 @@
 #include "sandbox/child/child_init.h"
 #include "sandbox/io/remove_tree.h"
 #include "sandbox/launch/child_report.h"
+#include "sandbox/run.h"
 
 namespace {
 
@@ -168,4 +169,16 @@ TEST_CASE("io: RemoveTreeAt removes any modes, follows no link out, and holds fe
   close(root);
   std::filesystem::remove_all(dir);
   std::filesystem::remove_all(outside);
+}
+
+TEST_CASE("hints: a clone3 refused for its cgroup leaf is not blamed on user namespaces", "[io]") {
+  gaol::Error leaf{gaol::Step::kClone,
+                   EACCES,
+                   "clone3 into the job's cgroup leaf (CLONE_INTO_CGROUP)",
+                   "the cgroup parent",
+                   {}};
+  CHECK_THAT(gaol::HintFor(leaf), Catch::Contains("--cgroup-parent must be beneath a subtree"));
+  CHECK_THAT(gaol::HintFor(leaf), !Catch::Contains("user namespaces"));
+  gaol::Error userns{gaol::Step::kClone, EPERM, "clone3", "new user, ... namespaces", {}};
+  CHECK_THAT(gaol::HintFor(userns), Catch::Contains("unprivileged user namespaces"));
 }

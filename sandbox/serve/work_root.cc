@@ -55,10 +55,15 @@ Result<WorkRoot> WorkRoot::Create(const std::string& work_dir, int* reaped) {
   root.path_ = work_dir + "/gaol-serve-XXXXXX";
   if (!mkdtemp(root.path_.data())) return Fail(Step::kValidate, "mkdtemp in --work-dir", work_dir);
   root.name_ = root.path_.substr(work_dir.size() + 1);
+  // Locked under another name, then renamed: a starting server that finds the lock file finds it
+  // held, never in the moment between its creation and its flock.
   std::string lock = root.path_ + "/" + kWorkRootLock;
-  root.lock_.Reset(open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!root.lock_ || flock(root.lock_.Get(), LOCK_EX | LOCK_NB) != 0) {
+  std::string making = lock + ".new";
+  root.lock_.Reset(open(making.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!root.lock_ || flock(root.lock_.Get(), LOCK_EX | LOCK_NB) != 0 ||
+      rename(making.c_str(), lock.c_str()) != 0) {
     int err = errno;
+    unlink(making.c_str());
     rmdir(root.path_.c_str());
     return Fail(Step::kValidate, "lock", lock, err);
   }

@@ -502,7 +502,7 @@ pid_t ParentOf(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("serve: a 12,000-deep tree a job made is removed with the job", "[serve][fault]") {
+TEST_CASE("serve: a 12,000-deep tree a job made is removed with the job", "[fault]") {
   std::string work = MakeTempDir();
   ServeProcess server({"--work-dir", work});
   auto client = server.Client();
@@ -524,8 +524,7 @@ TEST_CASE("serve: a 12,000-deep tree a job made is removed with the job", "[serv
   RemoveTree(work);
 }
 
-TEST_CASE("serve: a runner killed mid-job loses no result silently and leaves nothing",
-          "[serve][fault]") {
+TEST_CASE("serve: a runner killed mid-job loses no result silently and leaves nothing", "[fault]") {
   std::string work = MakeTempDir();
   ServeProcess server({"--work-dir", work});
   auto client = server.Client();
@@ -556,8 +555,7 @@ TEST_CASE("serve: a runner killed mid-job loses no result silently and leaves no
   RemoveTree(work);
 }
 
-TEST_CASE("serve: a server killed by SIGKILL leaves a root the next one removes",
-          "[serve][fault]") {
+TEST_CASE("serve: a server killed by SIGKILL leaves a root the next one removes", "[fault]") {
   std::string work = MakeTempDir();
   {
     ServeProcess dead({"--work-dir", work});
@@ -572,7 +570,9 @@ TEST_CASE("serve: a server killed by SIGKILL leaves a root the next one removes"
   ServeProcess next({"--work-dir", work});
   WaitFor([&] { return next.Stderr().find("removed 1 work root") != std::string::npos; });
   CHECK(Entries(work) == 3);  // next's root and lock, and the unlocked directory
-  CHECK(next.Stop() == 0);
+  int stopped = next.Stop();
+  INFO("next's stderr: " << next.Stderr());
+  CHECK(stopped == 0);
   CHECK(Entries(work) == 1);
   RemoveTree(work);
 }

@@ -578,17 +578,3 @@ TEST_CASE("serve: a server killed by SIGKILL leaves a root the next one removes"
 }
 
 }  // namespace gaol::it
-
-namespace gaol::it {
-
-TEST_CASE("serve: a TCP listener beyond loopback without a token is warned about", "[serve]") {
-  // Listening only: the test sends nothing to any address but loopback.
-  ServeProcess open_one({"--listen=0.0.0.0:0"});
-  CHECK_THAT(open_one.Stderr(), Catch::Contains("is not a loopback address and no --token-file"));
-  CHECK(open_one.Stop() == 0);
-  ServeProcess local;
-  CHECK_THAT(local.Stderr(), !Catch::Contains("warning"));
-  CHECK(local.Stop() == 0);
-}
-
-}  // namespace gaol::it

@@ -605,7 +605,33 @@ Status Server::Start(ForkServer& fork_server) {
   return {};
 }
 
-void Server::Serve() { http_->listen_after_bind(); }
+void Server::Serve() {
+  {
+    std::lock_guard lock(mu_);
+    if (serve_refused_) return;
+    serve_started_ = true;
+  }
+  http_->listen_after_bind();
+  serve_done_ = true;
+}
+
+void Server::StopHttp() {
+  {
+    std::lock_guard lock(mu_);
+    serve_refused_ = true;
+    if (!serve_started_) return;
+  }
+  // A SIGTERM right after start can land between Serve() and the listen loop's first line, when
+  // stop() would do nothing and the loop would then run for ever: stop once it is running.
+  bool stopped = false;
+  while (!serve_done_) {
+    if (!stopped && http_->is_running()) {
+      http_->stop();
+      stopped = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
 
 void Server::Drain() {
   std::vector<std::shared_ptr<Job>> queued, running;
@@ -634,7 +660,7 @@ void Server::Drain() {
     std::unique_lock lock(mu_);
     done_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return running_ == 0; });
   }
-  http_->stop();
+  StopHttp();
   stopping_ = true;
   Wake();
   if (supervisor_.joinable()) supervisor_.join();

@@ -77,6 +77,7 @@ class Server {
   void Complete(const std::shared_ptr<Job>& job, nlohmann::json result);
   void SupervisorLoop(io_uring& ring);  // owns and frees the ring
   void Wake();
+  void StopHttp();  // ends Serve(), whenever it started
   void Cancel(const std::shared_ptr<Job>& job);
   void Retire(const Job& job);
   nlohmann::json Describe(const Job& job) const;
@@ -106,6 +107,11 @@ class Server {
   UniqueFd wake_fd_;                            // eventfd: the supervisor has news
   std::atomic<bool> stopping_{false};
   std::thread supervisor_;
+  // Serve()'s life, for Drain: cpp-httplib's stop() is a no-op until its listen loop has set
+  // is_running, so a stop that comes first must wait for it (or for Serve never to start).
+  bool serve_refused_ = false;  // under mu_: Drain came first, Serve returns at once
+  bool serve_started_ = false;  // under mu_
+  std::atomic<bool> serve_done_{false};
 };
 
 }  // namespace gaol::serve

@@ -280,6 +280,19 @@ TEST_CASE("serve: SIGTERM drains: running jobs finish, queued ones are cancelled
   RemoveTree(work);
 }
 
+TEST_CASE("serve: SIGTERM the moment it listens stops it, every time", "[serve]") {
+  // The signal can arrive before the HTTP thread's listen loop has started, when cpp-httplib's
+  // stop() does nothing: the server must still stop, not wait for its killer.
+  int hung = 0;
+  for (int i = 0; i < 40; ++i) {
+    ServeProcess server;
+    int stopped = server.Stop(10);
+    INFO("stderr: " << server.Stderr());
+    if (stopped != 0) ++hung;
+  }
+  CHECK(hung == 0);
+}
+
 TEST_CASE("serve: past --drain-timeout, running jobs are cancelled", "[serve]") {
   ServeProcess server({"--drain-timeout", "200ms"});
   auto c = server.Client();

@@ -41,6 +41,15 @@ int Usage(const std::string& message) {
   return 125;
 }
 
+// Whether HOST:PORT names a loopback host (127.0.0.0/8, ::1, localhost).
+bool LoopbackHost(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host.starts_with("127.") || host == "::1" || host == "localhost";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +175,12 @@ int main(int argc, char** argv) {
     if (auto s = server.Start(fork_server); !s) {
       fork_server.Stop();
       return Usage(s.error().Message());
+    }
+    if (options.token.empty() && !listen.starts_with("unix:") && !LoopbackHost(listen)) {
+      std::fprintf(stderr,
+                   "gaol serve: warning: %s is not a loopback address and no --token-file is "
+                   "set: anyone who reaches it may run jobs here\n",
+                   listen.c_str());
     }
     std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u%s)\n",
                  server.BoundAddress().c_str(), options.max_concurrent, options.max_queue,

@@ -24,13 +24,17 @@ ServeProcess::ServeProcess(const std::vector<std::string>& flags) {
   int err[2];
   if (pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
   std::vector<std::string> args = {GaolBin(), "serve", "--listen", "127.0.0.1:0"};
+  std::vector<std::string> wrap;
   for (const auto& f : flags) {
     if (f.starts_with("--listen=")) {
       args[3] = f.substr(9);
+    } else if (f.starts_with("--wrap=")) {
+      wrap.push_back(f.substr(7));
     } else {
       args.push_back(f);
     }
   }
+  args.insert(args.begin(), wrap.begin(), wrap.end());
   pid_ = Spawn(args, -1, err[1]);
   close(err[1]);
   err_fd_ = err[0];

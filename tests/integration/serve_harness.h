@@ -13,7 +13,8 @@ namespace gaol::it {
 
 class ServeProcess {
  public:
-  // gaol serve --listen 127.0.0.1:0 <flags>; waits for its "listening on" line.
+  // gaol serve --listen 127.0.0.1:0 <flags>; waits for its "listening on" line. Flags
+  // `--listen=ADDR` replace the address; `--wrap=ARG` (in order) run gaol under a command.
   explicit ServeProcess(const std::vector<std::string>& flags = {});
   ~ServeProcess();
   ServeProcess(const ServeProcess&) = delete;

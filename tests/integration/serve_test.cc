@@ -590,4 +590,14 @@ TEST_CASE("serve: a server killed by SIGKILL leaves a root the next one removes"
   RemoveTree(work);
 }
 
+TEST_CASE("serve: a TCP listener beyond loopback without a token is warned about", "[serve]") {
+  // In a network namespace of the test's own: the wildcard address there reaches nothing.
+  ServeProcess open_one({"--wrap=/usr/bin/unshare", "--wrap=-rn", "--listen=0.0.0.0:0"});
+  CHECK_THAT(open_one.Stderr(), Catch::Contains("is not a loopback address and no --token-file"));
+  CHECK(open_one.Stop() == 0);
+  ServeProcess local;
+  CHECK_THAT(local.Stderr(), !Catch::Contains("warning"));
+  CHECK(local.Stop() == 0);
+}
+
 }  // namespace gaol::it

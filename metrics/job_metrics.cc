@@ -16,8 +16,9 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
-constexpr std::array<std::string_view, 4> kRejections = {"queue_full", "over_limits", "bad_request",
-                                                         "unauthorized"};
+constexpr std::array<std::string_view, 6> kRejections = {"queue_full",         "over_limits",
+                                                         "bad_request",        "unauthorized",
+                                                         "client_connections", "request_timeout"};
 
 // 1 ms to 60 s: job start and run times.
 Histogram::BucketBoundaries Seconds() {

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
       "gaol serve: the HTTP JSON API for judges (POST /v1/run, /v1/jobs, GET /metrics, ...)",
       "gaol serve"};
   std::string listen = "127.0.0.1:8480", max_body = "32m", limits_file, token_file, work_dir,
-              drain = "30s";
+              drain = "30s", request_timeout = "30s", kept_results = "256m";
+  unsigned per_client = 0;
   unsigned max_concurrent = std::max(1u, std::thread::hardware_concurrency());
   unsigned max_queue = 64;
   std::string options_cgroup_parent;
@@ -85,6 +86,16 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", drain,
                  "On SIGTERM, how long running jobs may finish before they are cancelled")
       ->capture_default_str();
+  app.add_option("--kept-results", kept_results,
+                 "Finished async results kept for GET until DELETE, in all (the oldest go first; "
+                 "at most 1000)")
+      ->capture_default_str();
+  app.add_option("--request-timeout", request_timeout,
+                 "How long a client may take to send a whole request (and to read a response)")
+      ->capture_default_str();
+  app.add_option("--max-client-connections", per_client,
+                 "Connections one client address (one uid on unix:) may hold open; more get 429 "
+                 "[max-concurrent + max-queue]");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -109,6 +120,18 @@ int main(int argc, char** argv) {
   auto drain_seconds = gaol::ParseDuration(drain);
   if (!drain_seconds) return Usage("--drain-timeout `" + drain + "`: expected a duration (30s)");
   options.drain_seconds = *drain_seconds;
+  auto kept = gaol::ParseSize(kept_results);
+  if (!kept) return Usage("--kept-results `" + kept_results + "`: expected a size (256m)");
+  options.kept_results_bytes = *kept;
+  auto request_seconds = gaol::ParseDuration(request_timeout);
+  if (!request_seconds || *request_seconds <= 0) {
+    return Usage("--request-timeout `" + request_timeout + "`: expected a duration (30s)");
+  }
+  options.connections.request_seconds = *request_seconds;
+  if (app.count("--max-client-connections") > 0 && per_client == 0) {
+    return Usage("--max-client-connections `0`: expected at least 1");
+  }
+  options.connections.per_client = per_client;
   if (!listen.starts_with("unix:")) {
     auto colon = listen.rfind(':');
     if (colon == std::string::npos || colon == 0 ||

@@ -39,6 +39,7 @@ struct Server::Job {
   std::string received;
   std::unique_ptr<std::array<char, 65536>> chunk;
   json result;
+  std::size_t result_bytes = 0;  // its serialised size, while it is kept for GET
 };
 
 namespace {
@@ -91,6 +92,15 @@ void Reply(httplib::Response& res, int status, const json& body) {
 
 void ReplyError(httplib::Response& res, int status, const std::string& message) {
   Reply(res, status, {{"error", message}});
+}
+
+// The request's body is left unread: the connection cannot carry another request.
+void CloseAfter(httplib::Response& res) { res.set_header("Connection", "close"); }
+
+// Whether a request comes with a body (a length over 0, or any transfer coding).
+bool HasBody(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return true;
+  return req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0";
 }
 
 // Compares without an early exit, so the token cannot be guessed byte by byte from timings.
@@ -278,6 +288,7 @@ void Server::Dispatch(const std::shared_ptr<Job>& job) {
 
 void Server::Complete(const std::shared_ptr<Job>& job, json result) {
   observer_.OnFinished(FiguresFromJson(result));
+  std::size_t bytes = job->async ? result.dump().size() : 0;
   std::shared_ptr<Job> next;
   {
     std::lock_guard lock(mu_);
@@ -285,6 +296,7 @@ void Server::Complete(const std::shared_ptr<Job>& job, json result) {
       result["cancel_reason"] = draining_ ? "the server is shutting down" : "DELETE /v1/jobs/{id}";
     }
     job->result = std::move(result);
+    job->result_bytes = bytes;
     job->state = Job::kDone;
     job->result_r.Reset();
     job->cancel_w.Reset();
@@ -313,10 +325,21 @@ void Server::Retire(const Job& job) {
     return;
   }
   finished_order_.push_back(job.id);
-  while (finished_order_.size() > kKeepFinished) {
-    jobs_.erase(finished_order_.front());
-    finished_order_.pop_front();
+  kept_bytes_ += job.result_bytes;
+  // Bounded by count and by bytes (a result carries its output and collected files inline).
+  while (finished_order_.size() > kKeepFinished ||
+         (kept_bytes_ > options_.kept_results_bytes && finished_order_.size() > 1)) {
+    Forget(finished_order_.front());
   }
+}
+
+void Server::Forget(const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it != jobs_.end()) {
+    kept_bytes_ -= it->second->result_bytes;
+    jobs_.erase(it);
+  }
+  std::erase(finished_order_, id);
 }
 
 void Server::Cancel(const std::shared_ptr<Job>& job) {
@@ -327,6 +350,7 @@ void Server::Cancel(const std::shared_ptr<Job>& job) {
     if (it != queue_.end()) queue_.erase(it);
     job->state = Job::kDone;
     job->result = Cancelled(draining_ ? "the server is shutting down" : "DELETE /v1/jobs/{id}");
+    job->result_bytes = job->result.dump().size();
     Retire(*job);
     observer_.SetQueued(static_cast<double>(queue_.size()));
     lock.unlock();
@@ -444,15 +468,59 @@ bool Server::Authorized(const httplib::Request& req, httplib::Response& res) {
   if (auth.starts_with("Bearer ") && SameToken(auth.substr(7), options_.token)) return true;
   observer_.OnRejected("unauthorized");
   res.set_header("WWW-Authenticate", "Bearer");
-  // The body was not read: the connection cannot carry another request.
-  res.set_header("Connection", "close");
+  CloseAfter(res);
   ReplyError(res, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
   return false;
 }
 
+bool Server::ReadBody(const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader, std::string& body) {
+  auto over = [&] {
+    observer_.OnRejected("bad_request");
+    CloseAfter(res);
+    ReplyError(
+        res, 413,
+        fmt::format("the request body is over --max-body ({} bytes)", options_.max_body_bytes));
+    return false;
+  };
+  if (req.is_multipart_form_data()) {
+    observer_.OnRejected("bad_request");
+    CloseAfter(res);
+    ReplyError(res, 415, "the body is a JobSpec JSON object (application/json), not a form");
+    return false;
+  }
+  // A declared length over the cap is refused unread (httplib would read and discard it all).
+  if (req.has_header("Content-Length") &&
+      req.get_header_value<std::uint64_t>("Content-Length") > options_.max_body_bytes) {
+    return over();
+  }
+  bool too_big = false;
+  bool read = reader([&](const char* data, std::size_t n) {
+    if (body.size() + n > options_.max_body_bytes) {
+      too_big = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (too_big) return over();
+  if (!read) {
+    // A connection cut for its deadline is counted as request_timeout already.
+    if (!ConnectionGuard::Cut()) observer_.OnRejected("bad_request");
+    CloseAfter(res);
+    ReplyError(res, 400, "the request body could not be read (a malformed chunked encoding?)");
+    return false;
+  }
+  ConnectionGuard::RequestRead();
+  return true;
+}
+
 // POST /v1/run (waits for the result) and POST /v1/jobs (202 and a Location at once).
-void Server::HandleSubmit(const httplib::Request& req, httplib::Response& res, bool async) {
-  auto request = ParseRunRequest(req.body, options_.policy);
+void Server::HandleSubmit(const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& reader, bool async) {
+  std::string body;
+  if (!ReadBody(req, res, reader, body)) return;
+  auto request = ParseRunRequest(body, options_.policy);
   if (!request) {
     bool policy = request.error().context.starts_with("policy");
     observer_.OnRejected(policy ? "over_limits" : "bad_request");
@@ -497,7 +565,9 @@ void Server::HandleGetJob(const std::string& id, httplib::Response& res) {
   std::lock_guard lock(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) {
-    return ReplyError(res, 404, "no such job (the last 1000 finished jobs are kept)");
+    return ReplyError(res, 404,
+                      "no such job (finished jobs are kept until DELETE, up to 1000 of them and "
+                      "--kept-results bytes)");
   }
   Reply(res, 200, Describe(*it->second));
 }
@@ -512,8 +582,7 @@ void Server::HandleDeleteJob(const std::string& id, httplib::Response& res) {
     job = it->second;
     if (job->state == Job::kDone) {
       json out = Describe(*job);
-      jobs_.erase(it);
-      std::erase(finished_order_, job->id);
+      Forget(id);
       return Reply(res, 200, out);
     }
   }
@@ -538,12 +607,30 @@ void Server::Route() {
   auto& http = *http_;
   using Req = httplib::Request;
   using Res = httplib::Response;
+  using Reader = httplib::ContentReader;
   http.set_pre_routing_handler([this](const Req& req, Res& res) {
-    return Authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                : httplib::Server::HandlerResponse::Handled;
+    if (!Authorized(req, res)) return httplib::Server::HandlerResponse::Handled;
+    // Only the two submit routes read a body, each as it arrives; any other body is refused
+    // unread (httplib would read it whole, unbounded when chunked).
+    bool submit = req.method == "POST" && (req.path == "/v1/run" || req.path == "/v1/jobs");
+    if (submit) return httplib::Server::HandlerResponse::Unhandled;
+    if (HasBody(req)) {
+      observer_.OnRejected("bad_request");
+      CloseAfter(res);
+      ReplyError(res, req.method == "POST" ? 404 : 400,
+                 req.method == "POST" ? "no such endpoint" : "this endpoint takes no request body");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    ConnectionGuard::RequestRead();
+    return httplib::Server::HandlerResponse::Unhandled;
   });
-  http.Post("/v1/run", [this](const Req& req, Res& res) { HandleSubmit(req, res, false); });
-  http.Post("/v1/jobs", [this](const Req& req, Res& res) { HandleSubmit(req, res, true); });
+  http.set_post_routing_handler([](const Req&, Res&) { ConnectionGuard::ResponseReady(); });
+  http.Post("/v1/run", [this](const Req& req, Res& res, const Reader& reader) {
+    HandleSubmit(req, res, reader, false);
+  });
+  http.Post("/v1/jobs", [this](const Req& req, Res& res, const Reader& reader) {
+    HandleSubmit(req, res, reader, true);
+  });
   http.Get(R"(/v1/jobs/([0-9a-f]+))",
            [this](const Req& req, Res& res) { HandleGetJob(req.matches[1], res); });
   http.Delete(R"(/v1/jobs/([0-9a-f]+))",
@@ -589,7 +676,11 @@ Status Server::Start(ForkServer& fork_server) {
   // Sync requests hold a thread while their job runs: enough threads for every running and
   // queued job, plus a few for status, metrics and rejections.
   std::size_t threads = options_.max_concurrent + options_.max_queue + 8;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  ConnectionLimits limits = options_.connections;
+  if (limits.per_client == 0) limits.per_client = options_.max_concurrent + options_.max_queue;
+  guard_ = std::make_unique<ConnectionGuard>(
+      limits, [this](std::string_view reason) { observer_.OnRejected(reason); });
+  http.new_task_queue = [this, threads] { return guard_->NewTaskQueue(threads); };
   http.set_payload_max_length(options_.max_body_bytes);
   http.set_keep_alive_max_count(1000);
   http.set_tcp_nodelay(true);

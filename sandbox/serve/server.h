@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "sandbox/run.h"
+#include "sandbox/serve/connections.h"
 #include "sandbox/serve/fork_server.h"
 #include "sandbox/serve/request.h"
 
@@ -47,6 +48,8 @@ struct ServeOptions {
   std::string gaol;           // the gaol binary, for GET /v1/check
   std::string cgroup_parent;  // every job's leaf goes here (--cgroup-parent); empty: gaol's search
   double drain_seconds = 30;
+  std::uint64_t kept_results_bytes = 256 << 20;  // finished async results kept for GET, in all
+  ConnectionLimits connections;
   Policy policy = Policy::BuiltIn();
 };
 
@@ -80,12 +83,18 @@ class Server {
   void StopHttp();  // ends Serve(), whenever it started
   void Cancel(const std::shared_ptr<Job>& job);
   void Retire(const Job& job);
+  void Forget(const std::string& id);  // a finished job, under mu_
   nlohmann::json Describe(const Job& job) const;
   // The routes, one handler each; Authorized runs before every route (false: answered 401).
   void Route();
   Status Bind();  // options_.listen: unix:PATH or HOST:PORT (port 0: any)
   bool Authorized(const httplib::Request& req, httplib::Response& res);
-  void HandleSubmit(const httplib::Request& req, httplib::Response& res, bool async);
+  void HandleSubmit(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader, bool async);
+  // The request body, read as it arrives: at most --max-body bytes, JSON whatever its content type
+  // (a multipart form is 415). False: the error is answered.
+  bool ReadBody(const httplib::Request& req, httplib::Response& res,
+                const httplib::ContentReader& reader, std::string& body);
   void HandleGetJob(const std::string& id, httplib::Response& res);
   void HandleDeleteJob(const std::string& id, httplib::Response& res);
   void HandleHealth(httplib::Response& res);
@@ -94,12 +103,14 @@ class Server {
   ServeObserver& observer_;
   ForkServer* fork_server_ = nullptr;
   std::unique_ptr<Http> http_;
+  std::unique_ptr<ConnectionGuard> guard_;
   std::string bound_;
 
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // unfinished jobs, finished async ones
   std::deque<std::string> finished_order_;            // finished async ids, oldest first
+  std::uint64_t kept_bytes_ = 0;                      // their results' serialised sizes
   std::deque<std::shared_ptr<Job>> queue_;
   unsigned running_ = 0;
   bool draining_ = false;

@@ -231,6 +231,19 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
   }
 }
 
+// The caller's opened bind sources, placed by plan mount (a user bind whose target matches).
+std::vector<int> GivenSources(const Plan& plan, const CallerStdio& stdio) {
+  std::vector<int> out(plan.mounts.size(), -1);
+  for (std::size_t i = 0; i < plan.mounts.size() && !stdio.bind_fds.empty(); ++i) {
+    const MountOp& op = plan.mounts[i];
+    if (op.kind != MountOpKind::kBind || op.origin != "--volume") continue;
+    for (const auto& [target, fd] : stdio.bind_fds) {
+      if (target == op.target) out[i] = fd;
+    }
+  }
+  return out;
+}
+
 Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
                           const CallerStdio& stdio, std::uint64_t start_ns, RunResult& result) {
   std::optional<cgroup::Leaf> leaf;
@@ -334,6 +347,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   result.launch_steps[Step::kPlan] = Seconds(planned - start) - facts->scope_seconds;
   auto io = OpenIo(spec, stdio);
   if (!io) return fail(io.error());
+  io->launch.given_sources = GivenSources(*plan, stdio);
   result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);
   result.enforcement = plan->enforcement;
   result.warnings = plan->warnings;

@@ -23,6 +23,10 @@ struct CallerStdio {
   // After the caller's first SIGTERM/SIGINT/SIGHUP/SIGQUIT (forwarded to every process of the
   // sandbox), how long the job has to end before the sandbox is killed (status `cancelled`).
   double stop_timeout_seconds = 5.0;
+  // Bind sources the caller opened itself (O_PATH), by the target of their spec mount: mounted
+  // from the descriptor, never looked up again by path (gaol serve opens each beneath the
+  // directory the operator allowed).
+  std::vector<std::pair<std::string, int>> bind_fds;
 };
 
 RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},

@@ -34,9 +34,21 @@ constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
 
 bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
   int fds[5] = {ctx.stdin_fd, ctx.stdout_fd, ctx.stderr_fd, ctx.report_fd, ctx.sync_fd};
+  // Bind sources the caller opened go to 5, 6, ... until the mounts are made.
+  int given = 0;
+  for (std::size_t i = 0; i < ctx.plan->mounts.size(); ++i) {
+    if (ctx.rootfs.given_fds && ctx.rootfs.given_fds[i] >= 0) ++given;
+  }
+  int above = 5 + given;
   // First lift every source above the targets, so no dup3 overwrites a source still needed.
+  for (std::size_t i = 0; i < ctx.plan->mounts.size() && given > 0; ++i) {
+    int& fd = ctx.rootfs.given_fds[i];
+    if (fd < 0) continue;
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, above);
+    if (fd < 0) return ChildFail(report, Step::kFds, errno, "duplicate a bind source descriptor");
+  }
   for (int& fd : fds) {
-    fd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+    fd = fcntl(fd, F_DUPFD_CLOEXEC, above);
     if (fd < 0) {
       return ChildFail(report, Step::kFds, errno,
                        "duplicate a descriptor (the open-file limit, ulimit -n, must be 10 or "
@@ -48,9 +60,18 @@ bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
     if (dup3(fds[target], target, flags) < 0)
       return ChildFail(report, Step::kFds, errno, "dup3 onto fd %d", target);
   }
-  // No descriptor of the caller's reaches the sandbox beyond these.
-  if (close_range(5, ~0U, 0) != 0)
-    return ChildFail(report, Step::kFds, errno, "close_range(5, ~0)");
+  int next = 5;
+  for (std::size_t i = 0; i < ctx.plan->mounts.size() && given > 0; ++i) {
+    int& fd = ctx.rootfs.given_fds[i];
+    if (fd < 0) continue;
+    if (dup3(fd, next, O_CLOEXEC) < 0)
+      return ChildFail(report, Step::kFds, errno, "dup3 onto fd %d", next);
+    fd = next++;
+  }
+  // No descriptor of the caller's reaches the sandbox beyond these (the bind sources are closed
+  // once mounted).
+  if (close_range(static_cast<unsigned>(above), ~0U, 0) != 0)
+    return ChildFail(report, Step::kFds, errno, "close_range(%d, ~0)", above);
   return true;
 }
 

@@ -270,9 +270,27 @@ bool OpenSources(const Plan& plan, RootfsState& state, ChildReport& report) noex
     if (op.kind == MountOpKind::kProc && !(plan.clone_flags & CLONE_NEWPID)) source = "/proc";
     if (!source) continue;
     state.source_fds[i] = open_tree(AT_FDCWD, source, kClone);
+    int open_errno = errno;
+    if (state.given_fds && state.given_fds[i] >= 0) {
+      // The caller opened this source beneath what it allowed. open_tree cannot clone from that
+      // descriptor (its mount is in the caller's namespace, not this copy: EINVAL), so the path
+      // is opened again here and must lead to the very same object, or the launch fails.
+      struct stat want = {}, got = {};
+      bool same = state.source_fds[i] >= 0 && fstat(state.given_fds[i], &want) == 0 &&
+                  fstat(state.source_fds[i], &got) == 0 && want.st_dev == got.st_dev &&
+                  want.st_ino == got.st_ino;
+      close(state.given_fds[i]);
+      state.given_fds[i] = -1;
+      if (state.source_fds[i] >= 0 && !same) {
+        return ChildFail(report, Step::kMounts, 0,
+                         "bind source `%s` for `%s` is no longer what was opened beneath its "
+                         "allowed directory (replaced since)",
+                         source, op.target.c_str());
+      }
+    }
     if (state.source_fds[i] < 0) {
-      return ChildFail(report, Step::kMounts, errno, "open bind source `%s` for `%s` (%s)", source,
-                       op.target.c_str(), op.origin.c_str());
+      return ChildFail(report, Step::kMounts, open_errno, "open bind source `%s` for `%s` (%s)",
+                       source, op.target.c_str(), op.origin.c_str());
     }
   }
   return true;

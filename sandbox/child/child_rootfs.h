@@ -9,7 +9,9 @@ namespace gaol {
 
 struct RootfsState {
   int* source_fds = nullptr;  // one per plan mount, preallocated by the parent; -1 when unused
-  int base_fd = -1;           // the new root's mount
+  // One per plan mount: a source the caller opened (renumbered by ArrangeFds), or -1.
+  int* given_fds = nullptr;
+  int base_fd = -1;                                      // the new root's mount
   int sealed_fds[8] = {-1, -1, -1, -1, -1, -1, -1, -1};  // tmpfs mounts made read-only at the end
   int sealed_count = 0;
 };

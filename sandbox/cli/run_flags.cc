@@ -335,7 +335,8 @@ static void AddLimitFlags(CLI::App& run, RunFlags& f) {
                  "Kill the job once it has used this much CPU time (2s, 1.5)")
       ->type_name("DURATION");
   run.add_option("-m,--memory", f.memory,
-                 "Memory limit (256m, 1g): memory.max, or RLIMIT_AS without a cgroup")
+                 "Memory limit (256m, 1g): memory.max, or RLIMIT_AS without a cgroup (address "
+                 "space only: memfd and shared memory pages are not counted); caps each tmpfs")
       ->type_name("SIZE");
   run.add_option("--memory-swap", f.memory_swap, "Memory plus swap [no swap]")->type_name("SIZE");
   run.add_option("--pids-limit", f.pids_limit, "Most processes at once: pids.max, or RLIMIT_NPROC")

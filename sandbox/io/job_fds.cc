@@ -42,13 +42,19 @@ Status CheckJobStdio(int fd, const char* what, const std::string& object) {
               "", 0);
 }
 
+UniqueFd OpenBeneath(int dir, const std::string& path, int flags, mode_t mode, bool symlinks) {
+  open_how how = {};
+  // openat2 refuses O_NOCTTY beside O_PATH (EINVAL); O_NOFOLLOW would stop at a last symlink.
+  int extra = (symlinks ? 0 : O_NOFOLLOW) | (flags & O_PATH ? 0 : O_NOCTTY);
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC | extra);
+  how.mode = flags & O_CREAT ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (symlinks ? 0 : RESOLVE_NO_SYMLINKS);
+  return UniqueFd(static_cast<int>(syscall(SYS_openat2, dir, path.c_str(), &how, sizeof how)));
+}
+
 Result<UniqueFd> OpenRegularBeneath(int dir, const std::string& path, int flags, const char* what,
                                     mode_t mode) {
-  open_how how = {};
-  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-  how.mode = flags & O_CREAT ? mode : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir, path.c_str(), &how, sizeof how)));
+  UniqueFd fd = OpenBeneath(dir, path, flags | O_NONBLOCK, mode);
   if (!fd) return Fail(Step::kOpenIo, fmt::format("open {}", what), path);
   struct stat st = {};
   if (fstat(fd.Get(), &st) != 0) return Fail(Step::kOpenIo, fmt::format("fstat {}", what), path);

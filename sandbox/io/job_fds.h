@@ -22,6 +22,12 @@ Status CheckJobStdio(int fd, const char* what, const std::string& object);
 // PID 1 makes the same check between clone and exec (CheckFdsInChild).
 const char* RefusedStdioKind(const struct stat& st, bool is_tty) noexcept;
 
+// openat2(dir, path) that never leaves `dir` (RESOLVE_BENEATH) nor follows a magic link, and,
+// unless `symlinks`, follows no symlink at all (O_NOFOLLOW too); always O_CLOEXEC, and O_NOCTTY
+// but with O_PATH. An invalid descriptor (errno set) when refused.
+UniqueFd OpenBeneath(int dir, const std::string& path, int flags, mode_t mode = 0,
+                     bool symlinks = false);
+
 // Opens `path` beneath `dir` without following any symlink or magic link and without leaving
 // it (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), never blocking on
 // a FIFO (O_NONBLOCK, cleared again once the descriptor is known to be a regular file), and

@@ -91,6 +91,8 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   std::vector<char*> argv = CStrings(plan.argv);
   std::vector<char*> envp = CStrings(plan.envp);
   std::vector<int> source_fds(plan.mounts.size(), -1);
+  std::vector<int> given = io.given_sources;
+  given.resize(plan.mounts.size(), -1);
   ChildContext ctx;
   ctx.plan = &plan;
   ctx.stdin_fd = io.stdin_fd;
@@ -101,6 +103,7 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   ctx.argv = argv.data();
   ctx.envp = envp.data();
   ctx.rootfs.source_fds = source_fds.data();
+  ctx.rootfs.given_fds = given.data();
 
   Launched out;
   std::uint64_t start = MonotonicNs();

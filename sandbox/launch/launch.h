@@ -49,6 +49,8 @@ struct LaunchIo {
   int stdin_fd = -1;
   UniqueFd stdout_w;
   UniqueFd stderr_w;
+  // Per plan mount: a bind source the caller opened (O_PATH), or -1 (opened by path in the child).
+  std::vector<int> given_sources;
 };
 
 struct Launched {

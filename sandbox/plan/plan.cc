@@ -236,6 +236,24 @@ std::vector<std::string> ExecCandidates(const std::string& command,
   return out;
 }
 
+// Every tmpfs the job gets holds at most its memory limit: under a cgroup its pages are charged
+// anyway, but under the rlimit fallback nothing else would count them.
+void CapTmpfs(const JobSpec& spec, Plan& plan) {
+  if (!spec.limits.memory_bytes) return;
+  std::uint64_t cap = *spec.limits.memory_bytes;
+  for (MountOp& op : plan.mounts) {
+    if (op.kind != MountOpKind::kTmpfs || (op.size_bytes != 0 && op.size_bytes <= cap)) continue;
+    bool asked = std::any_of(spec.mounts.begin(), spec.mounts.end(), [&](const MountSpec& m) {
+      return m.type == MountType::kTmpfs && m.target == op.target && m.size_bytes;
+    });
+    if (asked) {
+      plan.warnings.push_back(fmt::format("tmpfs `{}`: size capped at the memory limit, {} bytes",
+                                          op.target, cap));
+    }
+    op.size_bytes = cap;
+  }
+}
+
 // Each resource limit goes to its cgroup controller when the parent offers it, else to the
 // rlimit that comes closest, else nowhere ("none"); the result says which, per limit.
 Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
@@ -251,10 +269,18 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
     cg.limits.emplace_back(std::move(file), std::move(value));
     plan.enforcement[limit] = "cgroup";
   };
+  // A --ulimit may tighten the rlimit a limit falls back to, never loosen it: the limit the
+  // result reports is the one enforced (and serve's ceilings hold whatever `ulimits` says).
+  auto tighten = [&](const char* rlimit, std::uint64_t soft, std::uint64_t hard) {
+    auto [it, fresh] = rlimits.try_emplace(rlimit, RlimitSpec{soft, hard});
+    if (fresh) return;
+    it->second.soft = std::min(it->second.soft, soft);
+    it->second.hard = std::min(it->second.hard, hard);
+  };
   auto fallback = [&](const char* limit, const char* rlimit, std::uint64_t soft,
                       std::uint64_t hard) {
     plan.enforcement[limit] = rlimit ? "rlimit" : "none";
-    if (rlimit) rlimits.try_emplace(rlimit, RlimitSpec{soft, hard});  // a --ulimit given wins
+    if (rlimit) tighten(rlimit, soft, hard);
   };
   if (l.memory_bytes && has("memory")) {
     to_cgroup("memory", "memory", "memory.max", std::to_string(*l.memory_bytes));
@@ -262,6 +288,10 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
     cg.limits.emplace_back("memory.swap.max", std::to_string(swap));
   } else if (l.memory_bytes) {
     fallback("memory", "as", *l.memory_bytes, *l.memory_bytes);
+    plan.warnings.push_back(
+        "memory: without a cgroup the limit is RLIMIT_AS, each process's address space; pages of "
+        "memfds and shared memory a process no longer maps are not counted (each tmpfs is capped "
+        "at the limit)");
   }
   if (l.pids && has("pids")) {
     to_cgroup("pids", "pids", "pids.max", std::to_string(*l.pids));
@@ -303,7 +333,7 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
     if (facts.cgroup) {
       plan.time_limit_seconds = l.time_limit_seconds;
       plan.enforcement["time_limit"] = "cgroup";
-      rlimits.try_emplace("cpu", RlimitSpec{seconds + 1, seconds + 2});
+      tighten("cpu", seconds + 1, seconds + 2);
     } else {
       fallback("time_limit", "cpu", seconds, seconds + 1);
     }
@@ -453,6 +483,7 @@ Result<Plan> MakePlan(const JobSpec& spec, const HostFacts& facts) {
   plan.hostname = spec.hostname;
   plan.workdir = spec.workdir;
   plan.mounts = PlanMounts(spec, plan, facts);
+  CapTmpfs(spec, plan);
   std::map<std::string, RlimitSpec> rlimits = spec.ulimits;
   if (auto s = PlanResources(spec, facts, plan, rlimits); !s) return tl::unexpected(s.error());
   plan.rlimits = PlanRlimits(std::move(rlimits));

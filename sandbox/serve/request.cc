@@ -5,6 +5,7 @@
 
 #include <array>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -47,11 +48,6 @@ bool SafeRelative(const std::string& path) {
     start = end + 1;
   }
   return path.find('\0') == std::string::npos;
-}
-
-bool Beneath(const std::string& path, const std::string& dir) {
-  if (dir == "/") return true;
-  return path == dir || (path.starts_with(dir) && path[dir.size()] == '/');
 }
 
 Result<std::vector<InlineFile>> ReadFiles(const json& value, const Policy& policy) {
@@ -152,48 +148,123 @@ void FillFromCeilings(LimitsSpec& l, const std::map<std::string, double>& ceilin
   }
 }
 
-Status CheckPolicy(const JobSpec& spec, const Policy& p, bool has_files) {
-  auto refused = [](const std::string& field, const std::string& allow) {
-    return Invalid(fmt::format("spec field `{}`", field),
-                   fmt::format("not set: this server does not allow it (limits file: {})", allow));
-  };
-  if (spec.rootfs) return refused("rootfs", "allow.bind_sources does not cover root file systems");
-  if (spec.cgroup_parent) return refused("cgroup_parent", "the server chooses the cgroup");
-  if (spec.stdout_path) return refused("stdout", "output comes back in the response");
-  if (spec.stderr_path) return refused("stderr", "output comes back in the response");
-  if (spec.stdin_path && (!has_files || !SafeRelative(*spec.stdin_path))) {
-    return Invalid("spec field `stdin`", "the relative path of one of the request's `files`");
+// Every field of a JobSpec a request can send, and what a request may do with it. A field missing
+// from this table is refused (deny by default): a new spec field stays out of serve until it is
+// classified here, and a unit test fails until it is (SpecFieldGates against SpecToJson's keys).
+enum class Gate {
+  kFree,     // the request's own business
+  kCapped,   // free under the operator's ceilings (limits, ulimits, mounts: checked below)
+  kAllowed,  // weakens the sandbox or reaches the host: only with the limits file's allowance
+  kNever,    // the server decides (host paths for output, the cgroup, the root file system)
+};
+
+struct FieldGate {
+  std::string_view field;  // its JSON path in the spec
+  Gate gate;
+  // kAllowed and kNever: whether the spec uses it (differs from what leaves it out).
+  bool (*used)(const JobSpec&) = nullptr;
+  bool Policy::*allow = nullptr;  // kAllowed
+  std::string_view allow_name = {};
+};
+
+constexpr FieldGate kGates[] = {
+    {"schema", Gate::kFree},
+    {"command", Gate::kFree},
+    {"env", Gate::kFree},
+    {"clear_env", Gate::kFree},
+    {"workdir", Gate::kFree},
+    {"hostname", Gate::kFree},
+    {"uid", Gate::kFree},
+    {"gid", Gate::kFree},
+    {"read_only", Gate::kFree},
+    {"require_cgroup", Gate::kFree},
+    {"stdin", Gate::kFree},  // one of the request's own files (checked below)
+    {"limits.wall_time_limit_seconds", Gate::kCapped},
+    {"limits.output_limit_bytes", Gate::kCapped},
+    {"limits.time_limit_seconds", Gate::kCapped},
+    {"limits.memory_bytes", Gate::kCapped},
+    {"limits.pids", Gate::kCapped},
+    {"limits.cpus", Gate::kCapped},
+    {"ulimits", Gate::kCapped},
+    {"mounts", Gate::kCapped},
+    {"limits.memory_swap_bytes", Gate::kAllowed,
+     [](const JobSpec& s) { return s.limits.memory_swap_bytes.has_value(); }, &Policy::swap,
+     "allow.swap"},
+    {"limits.cpu_weight", Gate::kAllowed,
+     [](const JobSpec& s) { return s.limits.cpu_weight.has_value(); }, &Policy::cpu_weight,
+     "allow.cpu_weight"},
+    {"limits.cpuset_cpus", Gate::kAllowed,
+     [](const JobSpec& s) { return s.limits.cpuset_cpus.has_value(); }, &Policy::cpuset,
+     "allow.cpuset"},
+    {"limits.devices", Gate::kAllowed, [](const JobSpec& s) { return !s.limits.devices.empty(); },
+     &Policy::devices, "allow.devices"},
+    {"network", Gate::kAllowed, [](const JobSpec& s) { return s.network == Network::kHost; },
+     &Policy::network_host, "allow.network_host"},
+    {"share", Gate::kAllowed,
+     [](const JobSpec& s) { return s.share.ipc || s.share.uts || s.share.pid || s.share.cgroup; },
+     &Policy::share, "allow.share"},
+    {"map_users", Gate::kAllowed, [](const JobSpec& s) { return !s.map_users.Empty(); },
+     &Policy::map_users, "allow.map_users"},
+    {"map_groups", Gate::kAllowed, [](const JobSpec& s) { return !s.map_groups.Empty(); },
+     &Policy::map_users, "allow.map_users"},
+    {"chroot", Gate::kAllowed, [](const JobSpec& s) { return s.chroot; }, &Policy::chroot,
+     "allow.chroot"},
+    {"security.capabilities", Gate::kAllowed,
+     [](const JobSpec& s) { return !s.capabilities.empty(); }, &Policy::capabilities,
+     "allow.capabilities"},
+    {"security.seccomp", Gate::kAllowed,
+     [](const JobSpec& s) { return !seccomp::BuiltinProfile(s.seccomp); },
+     &Policy::seccomp_unconfined, "allow.seccomp_unconfined; a built-in profile is fine"},
+    {"security.landlock", Gate::kAllowed, [](const JobSpec& s) { return !s.landlock; },
+     &Policy::landlock_off, "allow.landlock_off"},
+    {"security.apparmor", Gate::kAllowed, [](const JobSpec& s) { return s.apparmor.has_value(); },
+     &Policy::apparmor, "allow.apparmor"},
+    {"rootfs", Gate::kNever, [](const JobSpec& s) { return s.rootfs.has_value(); }},
+    {"cgroup_parent", Gate::kNever, [](const JobSpec& s) { return s.cgroup_parent.has_value(); }},
+    {"stdout", Gate::kNever, [](const JobSpec& s) { return s.stdout_path.has_value(); }},
+    {"stderr", Gate::kNever, [](const JobSpec& s) { return s.stderr_path.has_value(); }},
+};
+
+constexpr std::string_view NeverWhy(std::string_view field) {
+  if (field == "rootfs") return "the server has no root file systems to offer";
+  if (field == "cgroup_parent") return "the server chooses the cgroup";
+  return "output comes back in the response";
+}
+
+// The ulimits that bound what a ceiling bounds: never above it, whatever the request says.
+constexpr std::pair<std::string_view, std::string_view> kUlimitCeilings[] = {
+    {"as", "memory_bytes"},      {"data", "memory_bytes"}, {"rss", "memory_bytes"},
+    {"memlock", "memory_bytes"}, {"nproc", "pids"},        {"cpu", "time_limit_seconds"},
+};
+
+// A bind source beneath an allowed directory, by its text alone (no `..`, `.` or empty parts):
+// the runner opens it beneath that directory (RESOLVE_BENEATH), so no link leads out of it.
+std::optional<std::string> AllowedRoot(const std::string& source, const Policy& p) {
+  if (!source.starts_with('/')) return std::nullopt;
+  for (const auto& dir : p.bind_sources) {
+    if (source == dir) return dir;
+    std::string prefix = dir == "/" ? dir : dir + "/";
+    if (source.starts_with(prefix) && SafeRelative(source.substr(prefix.size()))) return dir;
   }
-  if (spec.network == Network::kHost && !p.network_host) {
-    return refused("network", "allow.network_host");
-  }
-  if (!spec.capabilities.empty() && !p.capabilities) {
-    return refused("security.capabilities", "allow.capabilities");
-  }
-  if ((spec.share.ipc || spec.share.uts || spec.share.pid || spec.share.cgroup) && !p.share) {
-    return refused("share", "allow.share");
-  }
-  if (!p.seccomp_unconfined && !seccomp::BuiltinProfile(spec.seccomp)) {
-    return refused("security.seccomp", "allow.seccomp_unconfined; a built-in profile is fine");
-  }
-  // Each of these weakens the sandbox every job shares the server's uid with: the operator's call.
-  if (!spec.landlock && !p.landlock_off) return refused("security.landlock", "allow.landlock_off");
-  if (spec.chroot && !p.chroot) return refused("chroot", "allow.chroot");
-  if ((!spec.map_users.Empty() || !spec.map_groups.Empty()) && !p.map_users) {
-    return refused(spec.map_users.Empty() ? "map_groups" : "map_users", "allow.map_users");
-  }
-  for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
-    const MountSpec& m = spec.mounts[i];
-    if (m.type != MountType::kBind) continue;
-    char* real = realpath(m.source.c_str(), nullptr);
-    std::string source = real ? real : m.source;
-    std::free(real);
-    bool allowed = false;
-    for (const auto& dir : p.bind_sources) allowed = allowed || Beneath(source, dir);
-    if (!allowed) {
-      return Invalid(fmt::format("spec field `mounts[{}].source`", i),
-                     "a directory beneath the limits file's allow.bind_sources");
+  return std::nullopt;
+}
+
+Status CheckPolicy(const RunRequest& request, const Policy& p) {
+  const JobSpec& spec = request.spec;
+  for (const FieldGate& g : kGates) {
+    if (!g.used || !g.used(spec)) continue;
+    if (g.gate == Gate::kNever) {
+      return Invalid(fmt::format("spec field `{}`", g.field),
+                     fmt::format("not set: {}", NeverWhy(g.field)));
     }
+    if (g.gate == Gate::kAllowed && !(p.*g.allow)) {
+      return Invalid(
+          fmt::format("spec field `{}`", g.field),
+          fmt::format("not set: this server does not allow it (limits file: {})", g.allow_name));
+    }
+  }
+  if (spec.stdin_path && (request.files.empty() || !SafeRelative(*spec.stdin_path))) {
+    return Invalid("spec field `stdin`", "the relative path of one of the request's `files`");
   }
   for (const char* name : kCappable) {
     auto cap = p.ceilings.find(name);
@@ -203,16 +274,58 @@ Status CheckPolicy(const JobSpec& spec, const Policy& p, bool has_files) {
                      fmt::format("at most {} (the server's ceiling)", cap->second));
     }
   }
+  for (const auto& [name, limit] : spec.ulimits) {
+    for (const auto& [ulimit, ceiling] : kUlimitCeilings) {
+      auto cap = p.ceilings.find(std::string(ceiling));
+      if (name != ulimit || cap == p.ceilings.end()) continue;
+      auto most = static_cast<std::uint64_t>(std::ceil(cap->second));
+      if (limit.hard > most) {
+        return Invalid(fmt::format("spec field `ulimits.{}` (hard {})", name, limit.hard),
+                       fmt::format("at most {}, the server's {} ceiling", most, ceiling));
+      }
+    }
+  }
+  auto memory = p.ceilings.find("memory_bytes");
+  for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+    const MountSpec& m = spec.mounts[i];
+    if (m.type == MountType::kTmpfs) {
+      if (memory != p.ceilings.end() && m.size_bytes && *m.size_bytes > memory->second) {
+        return Invalid(fmt::format("spec field `mounts[{}].size_bytes`", i),
+                       fmt::format("at most {}, the server's memory_bytes ceiling",
+                                   static_cast<std::uint64_t>(memory->second)));
+      }
+    } else if (!AllowedRoot(m.source, p)) {
+      return Invalid(fmt::format("spec field `mounts[{}].source`", i),
+                     "a path beneath the limits file's allow.bind_sources, without `.`, `..` "
+                     "or empty parts");
+    }
+  }
   return {};
 }
 
 }  // namespace
 
+std::vector<std::string_view> SpecFieldGates() {
+  std::vector<std::string_view> out;
+  for (const FieldGate& g : kGates) out.push_back(g.field);
+  return out;
+}
+
 Policy Policy::BuiltIn() {
   Policy p;
-  // A judge's job that forgets its limits still ends, and its output still fits in a response.
-  p.defaults = {{"limits", {{"wall_time_limit_seconds", 10.0}, {"output_limit_bytes", 1 << 20}}}};
-  p.ceilings = {{"wall_time_limit_seconds", 600.0}, {"output_limit_bytes", 64.0 * (1 << 20)}};
+  // A judge's job that forgets its limits still ends, within bounds a shared host can afford, and
+  // its output still fits in a response.
+  p.defaults = {{"limits",
+                 {{"wall_time_limit_seconds", 10.0},
+                  {"time_limit_seconds", 10.0},
+                  {"output_limit_bytes", 1 << 20},
+                  {"memory_bytes", 1 << 30},
+                  {"pids", 256}}}};
+  p.ceilings = {{"wall_time_limit_seconds", 600.0},
+                {"time_limit_seconds", 600.0},
+                {"output_limit_bytes", 64.0 * (1 << 20)},
+                {"memory_bytes", 8.0 * (1 << 30)},
+                {"pids", 4096.0}};
   return p;
 }
 
@@ -259,19 +372,25 @@ Result<Policy> PolicyFromJson(const json& value) {
   if (const json* a = r.Find("allow")) {
     FieldReader ar(*a, "allow", "limits file field");
     std::vector<std::string> sources;
-    if (auto s = ar.CheckObject()
-                     .and_then([&] {
-                       return ar.CheckKnown({"bind_sources", "network_host", "capabilities",
-                                             "share", "seccomp_unconfined", "landlock_off",
-                                             "chroot", "map_users"});
-                     })
-                     .and_then([&] { return ar.Bool("landlock_off", p.landlock_off); })
-                     .and_then([&] { return ar.Bool("chroot", p.chroot); })
-                     .and_then([&] { return ar.Bool("map_users", p.map_users); })
-                     .and_then([&] { return ar.Bool("network_host", p.network_host); })
-                     .and_then([&] { return ar.Bool("capabilities", p.capabilities); })
-                     .and_then([&] { return ar.Bool("share", p.share); })
-                     .and_then([&] { return ar.Bool("seccomp_unconfined", p.seccomp_unconfined); });
+    if (auto s =
+            ar.CheckObject()
+                .and_then([&] {
+                  return ar.CheckKnown({"bind_sources", "network_host", "capabilities", "share",
+                                        "seccomp_unconfined", "landlock_off", "chroot", "map_users",
+                                        "swap", "cpu_weight", "cpuset", "devices", "apparmor"});
+                })
+                .and_then([&] { return ar.Bool("swap", p.swap); })
+                .and_then([&] { return ar.Bool("cpu_weight", p.cpu_weight); })
+                .and_then([&] { return ar.Bool("cpuset", p.cpuset); })
+                .and_then([&] { return ar.Bool("devices", p.devices); })
+                .and_then([&] { return ar.Bool("apparmor", p.apparmor); })
+                .and_then([&] { return ar.Bool("landlock_off", p.landlock_off); })
+                .and_then([&] { return ar.Bool("chroot", p.chroot); })
+                .and_then([&] { return ar.Bool("map_users", p.map_users); })
+                .and_then([&] { return ar.Bool("network_host", p.network_host); })
+                .and_then([&] { return ar.Bool("capabilities", p.capabilities); })
+                .and_then([&] { return ar.Bool("share", p.share); })
+                .and_then([&] { return ar.Bool("seccomp_unconfined", p.seccomp_unconfined); });
         !s) {
       return tl::unexpected(s.error());
     }
@@ -359,8 +478,11 @@ Result<RunRequest> ParseRunRequest(const std::string& body, const Policy& policy
     return Invalid("spec field `workdir`", "a directory other than / to place `files` in");
   }
   FillFromCeilings(request.spec.limits, policy.ceilings);
-  if (auto s = CheckPolicy(request.spec, policy, !request.files.empty()); !s) {
+  if (auto s = CheckPolicy(request, policy); !s) {
     return tl::unexpected(std::move(s.error()).With("policy"));
+  }
+  for (const MountSpec& m : request.spec.mounts) {
+    if (m.type == MountType::kBind) request.bind_roots.push_back(*AllowedRoot(m.source, policy));
   }
   if (auto s = ValidateSpec(request.spec); !s) return tl::unexpected(s.error());
   return request;
@@ -373,7 +495,8 @@ json RequestToJson(const RunRequest& r) {
   }
   return {{"spec", SpecToJson(r.spec)}, {"files", files},
           {"collect", r.collect},       {"collect_limit_bytes", r.collect_limit_bytes},
-          {"work_root", r.work_root},   {"job_name", r.job_name}};
+          {"work_root", r.work_root},   {"job_name", r.job_name},
+          {"bind_roots", r.bind_roots}};
 }
 
 Result<RunRequest> RequestFromJson(const json& value) {
@@ -392,6 +515,7 @@ Result<RunRequest> RequestFromJson(const json& value) {
     r.collect_limit_bytes = value.at("collect_limit_bytes").get<std::uint64_t>();
     r.work_root = value.at("work_root").get<std::string>();
     r.job_name = value.at("job_name").get<std::string>();
+    r.bind_roots = value.at("bind_roots").get<std::vector<std::string>>();
     if (r.job_name.empty() || r.job_name.find('/') != std::string::npos ||
         r.job_name.starts_with(".")) {
       return Invalid("runner request `job_name`", "one path component");

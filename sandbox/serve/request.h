@@ -29,6 +29,9 @@ struct RunRequest {
   std::string work_root;  // the server's directory for job directories (set by the server)
   std::string job_name;   // this job's directory beneath it (set by the server, which removes it
                           // itself when the runner dies)
+  // For each bind mount of the spec, in order: the allowed directory it lies beneath. The runner
+  // opens the source beneath it, once, and hands the sandbox that descriptor.
+  std::vector<std::string> bind_roots;
 };
 
 // The operator's rules. Without a limits file: the built-in ones below.
@@ -46,9 +49,18 @@ struct Policy {
   bool landlock_off = false;        // security.landlock false
   bool chroot = false;              // chroot instead of pivot_root
   bool map_users = false;           // map_users / map_groups: subordinate ids through newuidmap
+  bool swap = false;                // limits.memory_swap_bytes
+  bool cpu_weight = false;          // limits.cpu_weight
+  bool cpuset = false;              // limits.cpuset_cpus
+  bool devices = false;             // limits.devices (io.max on host block devices)
+  bool apparmor = false;            // security.apparmor: switch to an admin-loaded profile
 
   static Policy BuiltIn();
 };
+
+// The spec fields serve classifies (JSON paths: "limits.pids", "security.seccomp"); any other is
+// refused. For the test that every field of SpecToJson is classified.
+std::vector<std::string_view> SpecFieldGates();
 
 // A limits file (gaol.limits/v1), read strictly: an unknown key names itself.
 Result<Policy> PolicyFromJson(const nlohmann::json& json);

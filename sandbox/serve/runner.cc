@@ -52,13 +52,26 @@ std::string ReadFd(int fd, std::uint64_t limit, bool* truncated) {
   return out;
 }
 
-// Opens `path` beneath `dir` without following any symlink the job may have planted.
-UniqueFd OpenBeneath(int dir, const std::string& path, int flags, mode_t mode = 0) {
-  open_how how = {};
-  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
-  how.mode = flags & O_CREAT ? mode : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  return UniqueFd(static_cast<int>(syscall(SYS_openat2, dir, path.c_str(), &how, sizeof how)));
+// Each bind source opened once, beneath the directory the operator allowed it under: a symlink
+// in the path may lead anywhere beneath that directory, never out of it (RESOLVE_BENEATH), and a
+// source swapped after the server's check is still held to it.
+Result<std::vector<UniqueFd>> OpenBindSources(const RunRequest& request) {
+  std::vector<UniqueFd> out;
+  std::size_t k = 0;
+  for (const MountSpec& m : request.spec.mounts) {
+    if (m.type != MountType::kBind) continue;
+    if (k >= request.bind_roots.size()) return Invalid("runner request `bind_roots`", "one directory per bind mount");
+    const std::string& root = request.bind_roots[k++];
+    UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return Fail(Step::kOpenIo, "open the allowed bind directory", root);
+    std::string rel = m.source == root ? "." : m.source.substr(root == "/" ? 1 : root.size() + 1);
+    UniqueFd fd = io::OpenBeneath(dir.Get(), rel, O_PATH, 0, /*symlinks=*/true);
+    if (!fd) {
+      return Fail(Step::kOpenIo, fmt::format("open bind source beneath `{}`", root), m.source);
+    }
+    out.push_back(std::move(fd));
+  }
+  return out;
 }
 
 Status Place(int work, const InlineFile& f) {
@@ -70,7 +83,7 @@ Status Place(int work, const InlineFile& f) {
       return Fail(Step::kOpenIo, "mkdir for files", parent);
     }
   }
-  UniqueFd fd = OpenBeneath(work, f.path, O_WRONLY | O_CREAT | O_EXCL, f.mode);
+  UniqueFd fd = io::OpenBeneath(work, f.path, O_WRONLY | O_CREAT | O_EXCL, f.mode);
   if (!fd) return Fail(Step::kOpenIo, "create", f.path);
   if (!WriteAll(fd.Get(), f.content)) return Fail(Step::kOpenIo, "write", f.path);
   // The umask must not take bits the request asked for.
@@ -115,6 +128,13 @@ json SetupError(const Error& e) {
 
 json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
   JobSpec& spec = request.spec;
+  auto sources = OpenBindSources(request);
+  if (!sources) return SetupError(sources.error());
+  CallerStdio stdio{0, 1, 2, cancel_fd};
+  std::size_t k = 0;
+  for (const MountSpec& m : spec.mounts) {
+    if (m.type == MountType::kBind) stdio.bind_fds.emplace_back(m.target, (*sources)[k++].Get());
+  }
   bool inline_io = !request.files.empty() || !request.collect.empty();
   std::string work = dir + "/work";
   UniqueFd work_fd;
@@ -126,6 +146,7 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
       if (auto s = Place(work_fd.Get(), f); !s) return SetupError(s.error());
     }
     spec.mounts.push_back({MountType::kBind, work, spec.workdir, false, std::nullopt});
+    stdio.bind_fds.emplace_back(spec.workdir, work_fd.Get());
   }
   // The request names its stdin relative to the job directory: opened beneath it, a regular file
   // or nothing, and handed to RunJob as a descriptor (never a path it would open again).
@@ -138,7 +159,8 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
   }
   spec.stdout_path = dir + "/stdout";
   spec.stderr_path = dir + "/stderr";
-  RunResult result = RunJob(spec, CallerStdio{stdin_fd ? stdin_fd.Get() : 0, 1, 2, cancel_fd});
+  if (stdin_fd) stdio.in = stdin_fd.Get();
+  RunResult result = RunJob(spec, stdio);
   json out = ResultToJson(result);
   out["stdout"] = Captured(*spec.stdout_path, request.collect_limit_bytes);
   out["stderr"] = Captured(*spec.stderr_path, request.collect_limit_bytes);

@@ -293,6 +293,46 @@ TEST_CASE("serve: SIGTERM the moment it listens stops it, every time", "[serve]"
   CHECK(hung == 0);
 }
 
+TEST_CASE("serve: a bind source is opened once, beneath its allowed directory", "[serve]") {
+  // The operator allows `allowed`; in it a directory, a link within it, and a link out of it
+  // (to the host's /etc: the swap an attacker would make between check and open).
+  std::string dir = MakeTempDir();
+  std::string allowed = dir + "/allowed";
+  REQUIRE(mkdir(allowed.c_str(), 0755) == 0);
+  REQUIRE(mkdir((allowed + "/set").c_str(), 0755) == 0);
+  WriteFile(allowed + "/set", "answer", "42\n");
+  REQUIRE(symlink("set", (allowed + "/alias").c_str()) == 0);
+  REQUIRE(symlink("/etc", (allowed + "/out").c_str()) == 0);
+  REQUIRE(symlink("../..", (allowed + "/set/up").c_str()) == 0);
+  std::string limits =
+      WriteFile(dir, "limits.json", json({{"allow", {{"bind_sources", {allowed}}}}}).dump());
+  ServeProcess server({"--limits-file", limits});
+  auto client = server.Client();
+  auto bind = [&](const std::string& source) {
+    return Post(client, "/v1/run",
+                {{"command", {"/bin/cat", "/data/answer"}},
+                 {"mounts", {{{"type", "bind"}, {"source", source}, {"target", "/data"}}}}});
+  };
+  for (const char* good : {"/set", "/alias"}) {
+    INFO(good);
+    Reply r = bind(allowed + good);
+    INFO(r.text);
+    REQUIRE(r.status == 200);
+    CHECK(r.body["status"] == "ok");
+    CHECK(r.body["stdout"]["content"] == "42\n");
+  }
+  for (const char* out : {"/out", "/set/up", "/set/up/etc"}) {
+    INFO(out);
+    Reply r = bind(allowed + out);
+    REQUIRE(r.status == 200);
+    CHECK(r.body["status"] == "setup_error");
+    CHECK_THAT(r.body["error"]["message"].get<std::string>(),
+               Catch::Contains("beneath `" + allowed + "`"));
+  }
+  CHECK(server.Stop() == 0);
+  RemoveTree(dir);
+}
+
 TEST_CASE("serve: past --drain-timeout, running jobs are cancelled", "[serve]") {
   ServeProcess server({"--drain-timeout", "200ms"});
   auto c = server.Client();

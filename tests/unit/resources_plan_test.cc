@@ -255,17 +255,28 @@ TEST_CASE("Resources: memory.swap.max is 0 by default, else swap minus memory",
   CHECK(fallback.enforcement == Enforcement{{"memory", "rlimit"}});
 }
 
-TEST_CASE("Resources: a --ulimit given wins over the fallback rlimit", "[resources][plan]") {
-  JobSpec spec = AllLimits();
-  spec.ulimits["as"] = {512 * kMiB, 1024 * kMiB};
-  spec.ulimits["nproc"] = {10, 20};
-  spec.ulimits["cpu"] = {30, 40};
-  for (const HostFacts& facts : {FixedHostFacts(), AllControllers()}) {
-    INFO((facts.cgroup ? "with a cgroup" : "without a cgroup"));
-    Plan plan = PlanOf(spec, facts);
-    for (auto [name, soft, hard] : {std::tuple{"as", 512 * kMiB, 1024 * kMiB},
-                                    {"nproc", std::uint64_t{10}, std::uint64_t{20}},
-                                    {"cpu", std::uint64_t{30}, std::uint64_t{40}}}) {
+TEST_CASE("Resources: a --ulimit tightens a limit's rlimit, never loosens it",
+          "[resources][plan]") {
+  JobSpec spec = AllLimits();  // 256 MiB, 64 pids, 2.5 s of CPU
+  spec.ulimits["as"] = {512 * kMiB, 1024 * kMiB};  // looser than the memory limit
+  spec.ulimits["nproc"] = {10, 20};                // tighter than the pids limit
+  spec.ulimits["cpu"] = {30, 40};                  // looser than the time limit
+  using Want = std::tuple<const char*, std::uint64_t, std::uint64_t>;
+  struct Case {
+    HostFacts facts;
+    std::vector<Want> want;
+  };
+  for (const Case& c : {
+           // No cgroup: each limit is its rlimit, whatever the ulimit says above it.
+           Case{FixedHostFacts(),
+                {{"as", 256 * kMiB, 256 * kMiB}, {"nproc", 10, 20}, {"cpu", 3, 4}}},
+           // A cgroup enforces memory: the ulimit's own `as` stands; the CPU backstop holds.
+           Case{AllControllers(),
+                {{"as", 512 * kMiB, 1024 * kMiB}, {"nproc", 10, 20}, {"cpu", 4, 5}}},
+       }) {
+    INFO((c.facts.cgroup ? "with a cgroup" : "without a cgroup"));
+    Plan plan = PlanOf(spec, c.facts);
+    for (auto [name, soft, hard] : c.want) {
       INFO(name);
       const RlimitOp* r = FindRlimit(plan, name);
       REQUIRE(r != nullptr);
@@ -275,7 +286,6 @@ TEST_CASE("Resources: a --ulimit given wins over the fallback rlimit", "[resourc
                           [&](const RlimitOp& op) { return op.name == name; }) == 1);
     }
   }
-  // The user's ulimit does not change what the plan says enforces the limit.
   Plan plain = PlanOf(spec, FixedHostFacts());
   CHECK(plain.enforcement.at("memory") == "rlimit");
   CHECK(plain.enforcement.at("time_limit") == "rlimit");
@@ -392,4 +402,47 @@ TEST_CASE("Resources: --require-cgroup accepts cgroup, supervisor and CPU-time l
 }
 
 }  // namespace
+}  // namespace gaol
+
+namespace gaol {
+namespace {
+
+std::uint64_t TmpfsSize(const Plan& plan, const std::string& target) {
+  for (const MountOp& op : plan.mounts) {
+    if (op.kind == MountOpKind::kTmpfs && op.target == target) return op.size_bytes;
+  }
+  FAIL("no tmpfs at " << target);
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("Resources: every tmpfs the job gets is capped at its memory limit", "[resources][plan]") {
+  JobSpec spec = testing::SpecOf({"/bin/true"});
+  spec.mounts.push_back({.type = MountType::kTmpfs, .target = "/big", .size_bytes = 1ULL << 30});
+  spec.mounts.push_back({.type = MountType::kTmpfs, .target = "/small", .size_bytes = 1 << 20});
+  spec.limits.memory_bytes = 32 * testing::kMiB;
+  for (const HostFacts& facts : {testing::FixedHostFacts(), testing::AllControllers()}) {
+    auto plan = MakePlan(spec, facts);
+    REQUIRE(plan);
+    CHECK(TmpfsSize(*plan, "/tmp") == 32 * testing::kMiB);  // 64 MiB by default
+    CHECK(TmpfsSize(*plan, "/dev/shm") == 32 * testing::kMiB);
+    CHECK(TmpfsSize(*plan, "/big") == 32 * testing::kMiB);
+    CHECK(TmpfsSize(*plan, "/small") == 1 << 20);
+    // The one the user sized is named; the defaults are capped without a word.
+    auto named = [&](const char* what) {
+      return std::count_if(plan->warnings.begin(), plan->warnings.end(),
+                           [&](const std::string& w) { return w.find(what) != w.npos; });
+    };
+    CHECK(named("tmpfs `/big`") == 1);
+    CHECK(named("tmpfs `/tmp`") == 0);
+    // Without a cgroup the result says what RLIMIT_AS does not bound.
+    CHECK(named("memfds and shared memory") == (facts.cgroup ? 0 : 1));
+  }
+  spec.limits.memory_bytes.reset();
+  auto unlimited = MakePlan(spec, testing::FixedHostFacts());
+  REQUIRE(unlimited);
+  CHECK(TmpfsSize(*unlimited, "/big") == 1ULL << 30);
+}
+
 }  // namespace gaol

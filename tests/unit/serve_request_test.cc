@@ -1,6 +1,8 @@
 // gaol serve's request reading and the operator's policy: defaults, ceilings, allowances, inline
 // files, base64 and UTF-8.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <tuple>
 
 #include "sandbox/serve/request.h"
 #include "sandbox/serve/server.h"
@@ -28,11 +30,21 @@ Policy FromJson(const json& j) {
 
 }  // namespace
 
-TEST_CASE("Serve request: built-in defaults bound the wall time and output", "[serve]") {
+TEST_CASE("Serve request: built-in defaults bound time, memory, processes and output", "[serve]") {
   auto r = Parse({{"command", {"/bin/true"}}});
   REQUIRE(r);
   CHECK(r->spec.limits.wall_time_limit_seconds == 10.0);
+  CHECK(r->spec.limits.time_limit_seconds == 10.0);
   CHECK(r->spec.limits.output_limit_bytes == 1u << 20);
+  CHECK(r->spec.limits.memory_bytes == 1u << 30);
+  CHECK(r->spec.limits.pids == 256u);
+  // And ceilings over each: a request cannot lift them past what a shared host can afford.
+  for (const char* field : {"memory_bytes", "pids", "time_limit_seconds", "wall_time_limit_seconds",
+                            "output_limit_bytes"}) {
+    INFO(field);
+    CHECK_THAT(ErrorOf({{"command", {"/bin/true"}}, {"limits", {{field, 1000000000000ULL}}}}),
+               Catch::Contains(std::string("limits.") + field) && Catch::Contains("ceiling"));
+  }
   CHECK(r->spec.workdir == "/");
   // What the request gives wins over a default, up to the ceiling.
   r = Parse({{"command", {"/bin/true"}}, {"limits", {{"wall_time_limit_seconds", 30}}}});
@@ -187,4 +199,121 @@ TEST_CASE("Serve: the metrics' figures come back from a runner's result JSON", "
   CHECK(failed.status == gaol::RunStatus::kSetupError);
   REQUIRE(failed.error);
   CHECK(failed.error->step == gaol::Step::kPivotRoot);
+}
+
+TEST_CASE("Serve request: every spec field is classified; an unclassified one would be refused",
+          "[serve]") {
+  // SpecToJson writes every field of a JobSpec; each must have its gate in request.cc.
+  auto gates = gaol::serve::SpecFieldGates();
+  auto classified = [&](const std::string& path) {
+    return std::find(gates.begin(), gates.end(), path) != gates.end();
+  };
+  json spec = gaol::SpecToJson(gaol::JobSpec{});
+  for (const auto& [key, value] : spec.items()) {
+    if (key == "limits" || key == "security") {
+      for (const auto& [inner, v] : value.items()) {
+        INFO(key << "." << inner);
+        CHECK(classified(key + "." + inner));
+      }
+    } else {
+      INFO(key);
+      CHECK(classified(key));
+    }
+  }
+}
+
+TEST_CASE("Serve request: fields that weaken the sandbox are 403 until allowed", "[serve]") {
+  json base = {{"command", {"/bin/true"}}};
+  struct Case {
+    json body;
+    std::string field, allow;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{{"limits", {{"memory_swap_bytes", 1 << 30}}}}, "limits.memory_swap_bytes", "swap"},
+           {{{"limits", {{"cpu_weight", 500}}}}, "limits.cpu_weight", "cpu_weight"},
+           {{{"limits", {{"cpuset_cpus", "0"}}}}, "limits.cpuset_cpus", "cpuset"},
+           {{{"limits", {{"devices", {{{"path", "/dev/sda"}, {"read_bps", 1000}}}}}}},
+            "limits.devices",
+            "devices"},
+           {{{"security", {{"apparmor", "gaol-default"}}}}, "security.apparmor", "apparmor"},
+           {{{"security", {{"landlock", false}}}}, "security.landlock", "landlock_off"},
+           {{{"chroot", true}}, "chroot", "chroot"},
+           {{{"map_users", "auto"}}, "map_users", "map_users"},
+       }) {
+    json body = base;
+    body.update(c.body);
+    INFO(body.dump());
+    auto refused = Parse(body);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().context == "policy");  // 403, not 400
+    CHECK_THAT(refused.error().Message(),
+               Catch::Contains("`" + c.field + "`") && Catch::Contains("allow." + c.allow));
+    Policy p = FromJson({{"allow", {{c.allow, true}}}});
+    auto allowed = Parse(body, p);
+    INFO((allowed ? "" : allowed.error().Message()));
+    CHECK(allowed);
+  }
+  // Left at what omitting them gives, they need nothing.
+  CHECK(Parse({{"command", {"/bin/true"}},
+               {"security", {{"landlock", true}, {"seccomp", "default"}}},
+               {"chroot", false},
+               {"network", "none"}}));
+}
+
+TEST_CASE("Serve request: ulimits and tmpfs sizes stay under the ceilings", "[serve]") {
+  json base = {{"command", {"/bin/true"}}};
+  // The built-in ceilings: 8 GiB of memory, 4096 processes, 600 s of CPU.
+  for (const auto& [name, over, under] :
+       std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>>{
+           {"as", 16ULL << 30, 1ULL << 30},
+           {"data", 16ULL << 30, 1ULL << 30},
+           {"rss", 16ULL << 30, 1ULL << 30},
+           {"memlock", 16ULL << 30, 65536},
+           {"nproc", 5000, 100},
+           {"cpu", 601, 60},
+       }) {
+    INFO(name);
+    json body = base;
+    body["ulimits"][name] = {{"soft", under}, {"hard", over}};
+    auto refused = Parse(body);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().context == "policy");
+    CHECK_THAT(refused.error().Message(),
+               Catch::Contains("ulimits." + name) && Catch::Contains("ceiling"));
+    body["ulimits"][name] = {{"soft", under}, {"hard", under}};
+    CHECK(Parse(body));
+  }
+  // A ulimit no ceiling speaks of is the request's own (under gaol's own limit).
+  CHECK(Parse({{"command", {"/bin/true"}}, {"ulimits", {{"core", {{"soft", 0}, {"hard", 0}}}}}}));
+  Policy p = FromJson({{"ceilings", {{"memory_bytes", 1 << 28}}}});
+  json tmpfs = {{"command", {"/bin/true"}},
+                {"mounts", {{{"type", "tmpfs"}, {"target", "/scratch"}, {"size_bytes", 1 << 29}}}}};
+  CHECK_THAT(ErrorOf(tmpfs, p), Catch::Contains("mounts[0].size_bytes"));
+  tmpfs["mounts"][0]["size_bytes"] = 1 << 27;
+  CHECK(Parse(tmpfs, p));
+}
+
+TEST_CASE("Serve request: a bind source is judged by its text and carries its allowed root",
+          "[serve]") {
+  Policy p = FromJson({{"allow", {{"bind_sources", {"/srv/data", "/"}}}}});
+  Policy narrow = FromJson({{"allow", {{"bind_sources", {"/srv/data"}}}}});
+  auto bind = [](const std::string& source) {
+    return json{{"command", {"/bin/true"}},
+                {"mounts", {{{"type", "bind"}, {"source", source}, {"target", "/d"}}}}};
+  };
+  auto r = Parse(bind("/srv/data/set1"), narrow);
+  REQUIRE(r);
+  CHECK(r->bind_roots == std::vector<std::string>{"/srv/data"});
+  CHECK(Parse(bind("/srv/data"), narrow));
+  for (const char* bad : {"/srv/data/../../etc", "/srv/data/./x", "/srv/data//x", "/srv/datax",
+                          "srv/data/x", "/srv/data/x/.."}) {
+    INFO(bad);
+    CHECK_THAT(ErrorOf(bind(bad), narrow), Catch::Contains("mounts[0].source"));
+  }
+  // The round trip to the runner keeps them.
+  r->job_name = "job-1";
+  auto again = gaol::serve::RequestFromJson(gaol::serve::RequestToJson(*r));
+  REQUIRE(again);
+  CHECK(again->bind_roots == r->bind_roots);
+  CHECK(Parse(bind("/etc"), p));
 }

@@ -102,6 +102,13 @@ Status ValidateProcess(const JobSpec& spec) {
       return Invalid(fmt::format("spec field `ulimits.{}`", name),
                      "a soft limit not above the hard limit");
     }
+    // Below this the kernel cannot lay out a program at all: the exec would fail past its point
+    // of no return and the job die of SIGSEGV, a verdict it never earned. Refused as bad input.
+    constexpr std::uint64_t kLayoutFloor = 1ULL << 20;
+    if ((name == "as" || name == "data" || name == "stack") && limit.soft < kLayoutFloor) {
+      return Invalid(fmt::format("spec field `ulimits.{}` ({})", name, limit.soft),
+                     "at least 1 MiB (1048576): a smaller one cannot hold a program's exec");
+    }
     // Only the initial user namespace's CAP_SYS_RESOURCE raises a hard limit: above gaol's own,
     // setrlimit would fail in the sandbox, after every namespace exists. Refused here instead.
     rlimit own = {};

@@ -64,6 +64,8 @@ TEST_CASE("bad flags are rejected before anything is created", "[bad_input]") {
       {{"--stdin", "/dev/zero", "--", "/bin/true"}, "a device other than /dev/null"},
       {{"--stdout", "/dev/zero", "--", "/bin/true"}, "--stdout `/dev/zero`"},
       {{"--ulimit", "nofile=5:99999999999", "--", "/bin/true"}, "ulimits.nofile"},
+      {{"--ulimit", "as=1", "--", "/bin/true"}, "ulimits.as"},
+      {{"--ulimit", "stack=4096", "--", "/bin/true"}, "ulimits.stack"},
       {{"--result", "/no/such/dir/r.json", "--", "/bin/true"}, "--result"},
       {{"--result", "/tmp", "--", "/bin/true"}, "--result `/tmp`"},
       {{"--spec", "/no/such/spec.json"}, "--spec"},

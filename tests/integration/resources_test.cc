@@ -77,6 +77,25 @@ TEST_CASE("without a delegated cgroup, --memory falls back to RLIMIT_AS", "[reso
   CHECK(p["allocated"] < 64 * 1024 * 1024);
 }
 
+TEST_CASE("without a delegated cgroup, every tmpfs holds no more than --memory", "[resources]") {
+  // RLIMIT_AS does not count tmpfs pages: the size cap does. 64 MiB asked into /tmp (64 MiB by
+  // default) and into a --tmpfs of 1 GiB, under a 32 MiB limit.
+  for (const char* dir : {"/tmp", "/big"}) {
+    INFO(dir);
+    std::string file = std::string(dir) + "/f";
+    auto run = gaol::it::RunGaol(
+        {"--memory", "32m", "--tmpfs", "/big:size=1g", "--", "/bin/sh", "-c",
+         "head -c 67108864 /dev/zero > " + file + "; s=$?; wc -c < " + file + "; exit $s"});
+    CHECK(run.result["enforcement"]["memory"] == "rlimit");
+    INFO(run.err);
+    CHECK(run.result["status"] == "nonzero_exit");  // the write failed: ENOSPC
+    CHECK(std::stoull(run.out) <= 32ULL << 20);
+    std::string warnings = run.result["warnings"].dump();
+    CHECK_THAT(warnings, Catch::Contains("memfds and shared memory") &&
+                             Catch::Contains("tmpfs `/big`: size capped"));
+  }
+}
+
 TEST_CASE("without a delegated cgroup, --pids-limit falls back to RLIMIT_NPROC", "[resources]") {
   auto run = RunProbe({"--pids-limit", "5"}, {"fork", "50"});
   auto p = run.Probe();

@@ -131,6 +131,21 @@ TEST_CASE("A ulimit's soft limit is not above its hard limit, and its name is kn
   // The JSON reader and the flag refuse unknown names; a spec built in code must be refused too,
   // or the plan has no resource for it.
   CheckInvalid([](JobSpec& s) { s.ulimits["bogus"] = {1, 1}; }, "spec field `ulimits.bogus`");
+  // Too small to lay out a program: the exec would die of SIGSEGV, so it is bad input instead.
+  for (const char* name : {"as", "data", "stack"}) {
+    INFO(name);
+    CheckInvalid(
+        [&](JobSpec& s) {
+          s.ulimits[name] = {1, 1};
+        },
+        std::string("spec field `ulimits.") + name + "`");
+    CheckInvalid(
+        [&](JobSpec& s) {
+          s.ulimits[name] = {(1 << 20) - 1, 1 << 20};
+        },
+        std::string("spec field `ulimits.") + name + "`");
+    CheckValid([&](JobSpec& s) { s.ulimits[name] = {1 << 20, 1 << 20}; });
+  }
 }
 
 TEST_CASE("The rootfs is a clean absolute host path", "[validate]") {

@@ -168,6 +168,17 @@ void Account(const SuperviseOutcome& seen, const struct rusage& init_usage,
   result.stdout_bytes = seen.stdout_bytes;
   result.stderr_bytes = seen.stderr_bytes;
   result.output_truncated = seen.output_exceeded;
+  for (auto [stream, err] :
+       {std::pair{"stdout", seen.stdout_errno}, {"stderr", seen.stderr_errno}}) {
+    if (err == 0) continue;
+    result.output_error[stream] = err;
+    // A reader that went away (`gaol run ... | head`) is the caller's choice: recorded, not warned.
+    if (err != EPIPE) {
+      result.warnings.push_back(fmt::format(
+          "{}: writing the job's output failed ({}: {}); what followed was not delivered", stream,
+          ErrnoName(err), std::strerror(err)));
+    }
+  }
 }
 
 // The verdict: gaol's own failure first, then the limit that ended the job, then how it ended.

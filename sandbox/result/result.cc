@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace gaol {
@@ -53,6 +54,20 @@ int RunResult::ExitStatus() const {
   return 125;
 }
 
+namespace {
+
+nlohmann::json OutputErrorJson(const std::map<std::string, int>& errors) {
+  using nlohmann::json;
+  if (errors.empty()) return nullptr;
+  json out = json::object();
+  for (const auto& [stream, err] : errors) {
+    out[stream] = {{"errno", ErrnoName(err)}, {"message", std::strerror(err)}};
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json ResultToJson(const RunResult& r) {
   using nlohmann::json;
   json steps = json::object();
@@ -84,6 +99,7 @@ nlohmann::json ResultToJson(const RunResult& r) {
           {"output_truncated", r.output_truncated},
           {"stdout_bytes", r.stdout_bytes},
           {"stderr_bytes", r.stderr_bytes},
+          {"output_error", OutputErrorJson(r.output_error)},
           {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
           {"enforcement", r.enforcement},
           {"warnings", r.warnings},

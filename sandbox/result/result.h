@@ -52,6 +52,9 @@ struct RunResult {
   bool output_truncated = false;
   std::uint64_t stdout_bytes = 0;
   std::uint64_t stderr_bytes = 0;
+  // A destination of the job's output that failed ("stdout" -> errno): what followed was counted
+  // but not delivered. Empty when every byte reached its destination.
+  std::map<std::string, int> output_error;
   double wall_time_kill_latency_seconds = 0;       // deadline to kill, when the wall limit fired
   std::map<std::string, std::string> enforcement;  // limit -> "supervisor" | "rlimit" | ...
   std::vector<std::string> warnings;               // what the caller should know (stderr too)

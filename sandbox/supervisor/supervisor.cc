@@ -35,6 +35,8 @@ enum Source : std::uint64_t {
   kSeccompNotify,
   kCancel,
   kStopDeadline,
+  kStdoutWritten,
+  kStderrWritten,
 };
 
 // Kernels before 5.19 have no memory.peak: memory.current is sampled this often instead.
@@ -54,20 +56,28 @@ class Loop {
   Result<SuperviseOutcome> Run();
 
  private:
+  // The job's output reaches its destination through io_uring writes, never a blocking write():
+  // a caller that reads slowly (or not at all) delays only the job's next read, never a limit.
+  // While a chunk is being written, the stream's one buffer is in flight and not read into.
   struct Stream {
     int fd = -1;
     int dest = -1;
     bool open = false;
     std::uint64_t* counted = nullptr;
+    int* write_errno = nullptr;  // the first write error, which stops the copying
+    Source read_tag = kStdout, write_tag = kStdoutWritten;
+    std::size_t pending = 0, written = 0;  // the chunk being written, and how much of it is out
     std::array<char, 64 * 1024> buf;
   };
 
   io_uring_sqe* Sqe();
   void Read(Source source, int fd, void* buf, unsigned len);
   void ArmDeadline(Source source, __kernel_timespec* ts, unsigned flags);
-  void OnOutput(Stream& stream, int res, Source source);
+  void OnOutput(Stream& stream, int res);
+  void OnWritten(Stream& stream, int res);
+  void WriteRest(Stream& stream);
   void OnReport(int res);
-  void Deliver(Stream& stream, const char* data, std::size_t n);
+  std::size_t Count(std::size_t n);
   void Kill();
   void CheckCpu();
   void SampleMemory();
@@ -76,6 +86,7 @@ class Loop {
   void OnSeccompNotify(int res);
   void Dispatch(Source source, int res);
   bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
+  bool Writing() const { return out_.pending > 0 || err_.pending > 0; }
 
   const SuperviseRequest& req_;
   io_uring ring_;
@@ -126,36 +137,61 @@ void Loop::Kill() {
   PidfdSendSignal(req_.pidfd, SIGKILL);
 }
 
-void Loop::Deliver(Stream& stream, const char* data, std::size_t n) {
+// How much of `n` fresh bytes the output cap lets through (both streams together); reaching the
+// cap kills the sandbox.
+std::size_t Loop::Count(std::size_t n) {
   std::uint64_t total = outcome_.stdout_bytes + outcome_.stderr_bytes;
-  if (outcome_.output_exceeded) return;
+  if (outcome_.output_exceeded) return 0;
   if (req_.output_limit_bytes && total + n > *req_.output_limit_bytes) {
     n = static_cast<std::size_t>(*req_.output_limit_bytes - total);
     outcome_.output_exceeded = true;
     Kill();
   }
-  *stream.counted += n;
-  while (n > 0 && stream.dest >= 0) {
-    ssize_t w = write(stream.dest, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      stream.dest = -1;  // the reader went away: keep counting, stop copying
-      break;
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
+  return n;
 }
 
-void Loop::OnOutput(Stream& stream, int res, Source source) {
+void Loop::WriteRest(Stream& stream) {
+  io_uring_sqe* sqe = Sqe();
+  // Offset -1: the file's own position, as write() would use (a --stdout file is O_TRUNC'd).
+  io_uring_prep_write(sqe, stream.dest, stream.buf.data() + stream.written,
+                      static_cast<unsigned>(stream.pending - stream.written),
+                      static_cast<__u64>(-1));
+  io_uring_sqe_set_data64(sqe, stream.write_tag);
+}
+
+void Loop::OnOutput(Stream& stream, int res) {
   if (res == -EINTR || res == -EAGAIN) {
-    Read(source, stream.fd, stream.buf.data(), stream.buf.size());
-  } else if (res <= 0) {
-    stream.open = false;
-  } else {
-    Deliver(stream, stream.buf.data(), static_cast<std::size_t>(res));
-    Read(source, stream.fd, stream.buf.data(), stream.buf.size());
+    Read(stream.read_tag, stream.fd, stream.buf.data(), stream.buf.size());
+    return;
   }
+  if (res <= 0) {
+    stream.open = false;
+    return;
+  }
+  std::size_t n = Count(static_cast<std::size_t>(res));
+  *stream.counted += n;
+  if (n > 0 && stream.dest >= 0) {
+    stream.pending = n;
+    stream.written = 0;
+    WriteRest(stream);  // the next read waits for this write
+    return;
+  }
+  Read(stream.read_tag, stream.fd, stream.buf.data(), stream.buf.size());
+}
+
+void Loop::OnWritten(Stream& stream, int res) {
+  if (res == -EINTR || res == -EAGAIN) return WriteRest(stream);
+  if (res <= 0) {
+    // Never silent: the result carries the error (ENOSPC, EPIPE, EIO). The output goes on being
+    // read and counted, so the job is not blocked by a destination that failed.
+    if (stream.write_errno && *stream.write_errno == 0) *stream.write_errno = res < 0 ? -res : EIO;
+    stream.dest = -1;
+  } else {
+    stream.written += static_cast<std::size_t>(res);
+    if (stream.written < stream.pending) return WriteRest(stream);
+  }
+  stream.pending = stream.written = 0;
+  if (stream.open) Read(stream.read_tag, stream.fd, stream.buf.data(), stream.buf.size());
 }
 
 void Loop::OnReport(int res) {
@@ -275,10 +311,16 @@ void Loop::Dispatch(Source source, int res) {
       ArmDeadline(kDrainDeadline, &drain_ts_, 0);
       break;
     case kStdout:
-      OnOutput(out_, res, kStdout);
+      OnOutput(out_, res);
       break;
     case kStderr:
-      OnOutput(err_, res, kStderr);
+      OnOutput(err_, res);
+      break;
+    case kStdoutWritten:
+      OnWritten(out_, res);
+      break;
+    case kStderrWritten:
+      OnWritten(err_, res);
       break;
     case kReport:
       OnReport(res);
@@ -339,8 +381,20 @@ Result<SuperviseOutcome> Loop::Run() {
     return Fail(Step::kSupervise, "io_uring_queue_init (is kernel.io_uring_disabled set?)",
                 "16 entries", -rc);
   ready_ = true;
-  out_ = {req_.stdout_r, req_.stdout_dest, true, &outcome_.stdout_bytes, {}};
-  err_ = {req_.stderr_r, req_.stderr_dest, true, &outcome_.stderr_bytes, {}};
+  out_.fd = req_.stdout_r;
+  out_.dest = req_.stdout_dest;
+  out_.open = true;
+  out_.counted = &outcome_.stdout_bytes;
+  out_.write_errno = &outcome_.stdout_errno;
+  out_.read_tag = kStdout;
+  out_.write_tag = kStdoutWritten;
+  err_.fd = req_.stderr_r;
+  err_.dest = req_.stderr_dest;
+  err_.open = true;
+  err_.counted = &outcome_.stderr_bytes;
+  err_.write_errno = &outcome_.stderr_errno;
+  err_.read_tag = kStderr;
+  err_.write_tag = kStderrWritten;
   report_open_ = true;
   io_uring_sqe* poll = Sqe();
   io_uring_prep_poll_add(poll, req_.pidfd, POLLIN);
@@ -354,7 +408,9 @@ Result<SuperviseOutcome> Loop::Run() {
     io_uring_prep_poll_add(cancel, req_.cancel_fd, POLLIN);
     io_uring_sqe_set_data64(cancel, kCancel);
   }
-  while (!Done() && !drained_) {
+  // Output already read is delivered before the loop ends (as a blocking write would have); a
+  // write in flight also pins its buffer.
+  while (Writing() || (!Done() && !drained_)) {
     io_uring_submit(&ring_);
     io_uring_cqe* cqe;
     rc = io_uring_wait_cqe(&ring_, &cqe);

@@ -40,6 +40,7 @@ struct SuperviseOutcome {
   std::uint64_t time_at_kill_usec = 0;  // cpu.stat usage_usec when the kill was sent
   std::uint64_t kill_latency_ns = 0;    // from the deadline to the kill, when one was due
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // captured and passed on
+  int stdout_errno = 0, stderr_errno = 0;  // the first failed write to each destination, or 0
   std::optional<std::uint64_t> memory_sampled_peak;  // highest memory.current seen
   // A syscall the seccomp filter refused with a kill: AUDIT_ARCH_* and number, from the listener.
   struct SeccompViolation {

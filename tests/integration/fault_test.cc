@@ -89,3 +89,54 @@ TEST_CASE("--result on a full disk: exit 125, the old file intact, no temporary 
 }
 
 }  // namespace gaol::it
+
+namespace gaol::it {
+
+// The job's output to a full disk: counted, not delivered, and never silent. A tmpfs of 64 KiB in
+// a user namespace of the test's own; the job writes 1 MB.
+TEST_CASE("output to a full disk is recorded in the result and warned about", "[fault]") {
+  std::string dir = MakeTempDir(0755);
+  std::string script = "mount -t tmpfs -o size=64k tmpfs '" + dir + "' && '" + GaolBin() +
+                       "' run --result - --stdout '" + dir +
+                       "/out' -- /bin/sh -c 'head -c 1000000 /dev/zero'";
+  int out[2], err[2];
+  REQUIRE(pipe(out) == 0);
+  REQUIRE(pipe(err) == 0);
+  pid_t pid = Spawn({"unshare", "-Urm", "/bin/sh", "-c", script}, out[1], err[1]);
+  close(out[1]);
+  close(err[1]);
+  std::string text, warnings;
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+  for (ssize_t n; (n = read(err[0], buf, sizeof buf)) > 0;) warnings.append(buf, n);
+  close(out[0]);
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  INFO(text << warnings);
+  auto result = nlohmann::json::parse(text, nullptr, false);
+  REQUIRE(result.is_object());
+  CHECK(result["stdout_bytes"] == 1000000);
+  CHECK(result["output_error"]["stdout"]["errno"] == "ENOSPC");
+  CHECK(result["output_error"]["stderr"].is_null());
+  CHECK_THAT(warnings, Catch::Contains("stdout: writing the job's output failed (ENOSPC"));
+  RemoveTree(dir);
+}
+
+// A caller that stops reading gaol's stdout delays the job's output, never its limits.
+TEST_CASE("a stalled reader of gaol's output does not delay the wall-time limit", "[fault]") {
+  bool stalled = false;
+  auto run = RunGaol({"--wall-time-limit", "1s", "--", "/bin/sh", "-c", "exec cat /dev/zero"},
+                     [&](pid_t, const std::string&) {
+                       if (stalled) return;
+                       stalled = true;
+                       std::this_thread::sleep_for(std::chrono::seconds(4));
+                     });
+  CHECK(run.result["status"] == "wall_time_limit");
+  // Killed on time although nothing was read for 4 s: the kill is not queued behind a write.
+  CHECK(run.result["wall_time_seconds"].get<double>() < 2.5);
+  CHECK(run.result["wall_time_kill_latency_seconds"].get<double>() < 1.0);
+  CHECK(run.result["output_error"].is_null());
+}
+
+}  // namespace gaol::it

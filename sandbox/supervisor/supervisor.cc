@@ -68,6 +68,16 @@ class Loop {
     Source read_tag = kStdout, write_tag = kStdoutWritten;
     std::size_t pending = 0, written = 0;  // the chunk being written, and how much of it is out
     std::array<char, 64 * 1024> buf;
+
+    void Open(int from, int to, std::uint64_t* count, int* error, Source read, Source write) {
+      fd = from;
+      dest = to;
+      open = true;
+      counted = count;
+      write_errno = error;
+      read_tag = read;
+      write_tag = write;
+    }
   };
 
   io_uring_sqe* Sqe();
@@ -381,20 +391,10 @@ Result<SuperviseOutcome> Loop::Run() {
     return Fail(Step::kSupervise, "io_uring_queue_init (is kernel.io_uring_disabled set?)",
                 "16 entries", -rc);
   ready_ = true;
-  out_.fd = req_.stdout_r;
-  out_.dest = req_.stdout_dest;
-  out_.open = true;
-  out_.counted = &outcome_.stdout_bytes;
-  out_.write_errno = &outcome_.stdout_errno;
-  out_.read_tag = kStdout;
-  out_.write_tag = kStdoutWritten;
-  err_.fd = req_.stderr_r;
-  err_.dest = req_.stderr_dest;
-  err_.open = true;
-  err_.counted = &outcome_.stderr_bytes;
-  err_.write_errno = &outcome_.stderr_errno;
-  err_.read_tag = kStderr;
-  err_.write_tag = kStderrWritten;
+  out_.Open(req_.stdout_r, req_.stdout_dest, &outcome_.stdout_bytes, &outcome_.stdout_errno,
+            kStdout, kStdoutWritten);
+  err_.Open(req_.stderr_r, req_.stderr_dest, &outcome_.stderr_bytes, &outcome_.stderr_errno,
+            kStderr, kStderrWritten);
   report_open_ = true;
   io_uring_sqe* poll = Sqe();
   io_uring_prep_poll_add(poll, req_.pidfd, POLLIN);

@@ -18,9 +18,7 @@ struct RulesetAttr {
   std::uint64_t handled_access_net;  // ABI 4
   std::uint64_t scoped;              // ABI 6
 };
-constexpr std::uint64_t kTruncate = 1ULL << 14;                // ABI 3
-constexpr std::uint64_t kScopeAbstractUnixSocket = 1ULL << 0;  // ABI 6
-constexpr std::uint64_t kScopeSignal = 1ULL << 1;              // ABI 6
+constexpr std::uint64_t kTruncate = 1ULL << 14;  // ABI 3
 
 // Rights that make sense on a file (the rest apply to directories only).
 constexpr std::uint64_t kFileRights = LANDLOCK_ACCESS_FS_WRITE_FILE | kTruncate;

@@ -10,6 +10,10 @@
 
 namespace gaol::landlock {
 
+// LANDLOCK_SCOPE_* (ABI 6), which Debian 12's headers predate.
+inline constexpr std::uint64_t kScopeAbstractUnixSocket = 1ULL << 0;
+inline constexpr std::uint64_t kScopeSignal = 1ULL << 1;
+
 struct LandlockPlan {
   int abi = 0;                        // the kernel's Landlock ABI; 0: none (nothing applied)
   std::uint64_t handled_fs = 0;       // write-type rights this ABI knows, refused by default

@@ -247,8 +247,8 @@ void CapTmpfs(const JobSpec& spec, Plan& plan) {
       return m.type == MountType::kTmpfs && m.target == op.target && m.size_bytes;
     });
     if (asked) {
-      plan.warnings.push_back(fmt::format("tmpfs `{}`: size capped at the memory limit, {} bytes",
-                                          op.target, cap));
+      plan.warnings.push_back(
+          fmt::format("tmpfs `{}`: size capped at the memory limit, {} bytes", op.target, cap));
     }
     op.size_bytes = cap;
   }
@@ -371,7 +371,7 @@ landlock::LandlockPlan PlanLandlock(const Plan& plan, int abi) {
   landlock::LandlockPlan out;
   out.abi = abi;
   out.handled_fs = landlock::WriteRights(abi);
-  out.scoped = abi >= 6 ? 0x3 : 0;  // abstract Unix sockets and signals
+  out.scoped = abi >= 6 ? landlock::kScopeAbstractUnixSocket | landlock::kScopeSignal : 0;
   if (!plan.read_only_root) out.writable.push_back("/");
   for (const MountOp& m : plan.mounts) {
     bool writes = m.kind == MountOpKind::kTmpfs || m.kind == MountOpKind::kBind ||

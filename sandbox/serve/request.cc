@@ -353,7 +353,9 @@ Result<Policy> PolicyFromJson(const json& value) {
   if (const json* c = r.Find("ceilings")) {
     FieldReader cr(*c, "ceilings", "limits file field");
     if (auto s = cr.CheckObject(); !s) return tl::unexpected(s.error());
-    for (const auto& [key, v] : c->items()) {
+    for (const auto& item : c->items()) {
+      const std::string& key = item.key();  // a name, not a structured binding: clang 14
+      const json& v = item.value();         // captures none in a lambda
       if (!v.is_number() || v.get<double>() <= 0) return Invalid(cr.Name(key), "a positive number");
       if (key == "files_bytes") {
         p.files_bytes = v.get<std::uint64_t>();

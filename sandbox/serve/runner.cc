@@ -60,7 +60,8 @@ Result<std::vector<UniqueFd>> OpenBindSources(const RunRequest& request) {
   std::size_t k = 0;
   for (const MountSpec& m : request.spec.mounts) {
     if (m.type != MountType::kBind) continue;
-    if (k >= request.bind_roots.size()) return Invalid("runner request `bind_roots`", "one directory per bind mount");
+    if (k >= request.bind_roots.size())
+      return Invalid("runner request `bind_roots`", "one directory per bind mount");
     const std::string& root = request.bind_roots[k++];
     UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!dir) return Fail(Step::kOpenIo, "open the allowed bind directory", root);

@@ -257,7 +257,7 @@ TEST_CASE("Resources: memory.swap.max is 0 by default, else swap minus memory",
 
 TEST_CASE("Resources: a --ulimit tightens a limit's rlimit, never loosens it",
           "[resources][plan]") {
-  JobSpec spec = AllLimits();  // 256 MiB, 64 pids, 2.5 s of CPU
+  JobSpec spec = AllLimits();                      // 256 MiB, 64 pids, 2.5 s of CPU
   spec.ulimits["as"] = {512 * kMiB, 1024 * kMiB};  // looser than the memory limit
   spec.ulimits["nproc"] = {10, 20};                // tighter than the pids limit
   spec.ulimits["cpu"] = {30, 40};                  // looser than the time limit
@@ -417,7 +417,8 @@ std::uint64_t TmpfsSize(const Plan& plan, const std::string& target) {
 
 }  // namespace
 
-TEST_CASE("Resources: every tmpfs the job gets is capped at its memory limit", "[resources][plan]") {
+TEST_CASE("Resources: every tmpfs the job gets is capped at its memory limit",
+          "[resources][plan]") {
   JobSpec spec = testing::SpecOf({"/bin/true"});
   spec.mounts.push_back({.type = MountType::kTmpfs, .target = "/big", .size_bytes = 1ULL << 30});
   spec.mounts.push_back({.type = MountType::kTmpfs, .target = "/small", .size_bytes = 1 << 20});

@@ -282,8 +282,9 @@ TEST_CASE("Resources: a --ulimit tightens a limit's rlimit, never loosens it",
       REQUIRE(r != nullptr);
       CHECK(r->soft == soft);
       CHECK(r->hard == hard);
+      std::string rlimit = name;  // clang 14 captures no structured binding
       CHECK(std::count_if(plan.rlimits.begin(), plan.rlimits.end(),
-                          [&](const RlimitOp& op) { return op.name == name; }) == 1);
+                          [&](const RlimitOp& op) { return op.name == rlimit; }) == 1);
     }
   }
   Plan plain = PlanOf(spec, FixedHostFacts());

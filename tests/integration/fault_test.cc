@@ -76,9 +76,7 @@ TEST_CASE("--result on a full disk: exit 125, the old file intact, no temporary 
   REQUIRE(pipe(out) == 0);
   pid_t pid = Spawn({"unshare", "-Urm", "/bin/sh", "-c", script}, out[1], out[1]);
   close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+  std::string text = ReadToEnd(out[0]);
   close(out[0]);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -105,10 +103,8 @@ TEST_CASE("output to a full disk is recorded in the result and warned about", "[
   pid_t pid = Spawn({"unshare", "-Urm", "/bin/sh", "-c", script}, out[1], err[1]);
   close(out[1]);
   close(err[1]);
-  std::string text, warnings;
-  char buf[4096];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, n);
-  for (ssize_t n; (n = read(err[0], buf, sizeof buf)) > 0;) warnings.append(buf, n);
+  std::string text = ReadToEnd(out[0]);
+  std::string warnings = ReadToEnd(err[0]);
   close(out[0]);
   close(err[0]);
   int status = 0;

@@ -134,6 +134,14 @@ GaolRun RunGaolWithStdin(const std::vector<std::string>& args,
 
 void SetGaolCgroup(const std::string& dir) { gaol_cgroup = dir; }
 
+std::string ReadToEnd(int fd) {
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
 GaolRun RunGaol(const std::vector<std::string>& args,
                 const std::function<void(pid_t pid, const std::string& out)>& on_output) {
   return RunGaolWithStdin(args, on_output, -1);

@@ -21,6 +21,9 @@ struct GaolRun {
   nlohmann::json Probe() const;
 };
 
+// Everything `fd` gives until end of file (or an error).
+std::string ReadToEnd(int fd);
+
 // Paths of the staged binaries (GAOL_BIN, GAOL_PROBE_DIR from the environment).
 const std::string& GaolBin();
 const std::string& ProbeDir();  // bind this at /probe to run /probe/gaol-probe inside

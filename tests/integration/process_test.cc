@@ -14,6 +14,7 @@
 
 #include "tests/integration/harness.h"
 
+using gaol::it::ReadToEnd;
 using gaol::it::RunGaol;
 using gaol::it::RunProbe;
 
@@ -277,9 +278,7 @@ TEST_CASE("SIGTERM in gaol's first milliseconds still ends in a result", "[proce
     for (int t = 0; t < 5000 && !TermBlocked(pid); ++t) usleep(20);
     usleep(static_cast<useconds_t>((i * 97) % 3000));
     kill(pid, SIGTERM);
-    std::string text;
-    char buf[4096];
-    for (ssize_t n; (n = read(res[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+    std::string text = ReadToEnd(res[0]);
     close(res[0]);
     int status = 0;
     waitpid(pid, &status, 0);

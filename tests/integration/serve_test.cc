@@ -31,9 +31,7 @@ std::pair<int, std::string> ServeFails(const std::vector<std::string>& args) {
   all.insert(all.end(), args.begin(), args.end());
   pid_t pid = Spawn(all, -1, err[1]);
   close(err[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(err[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+  std::string text = ReadToEnd(err[0]);
   close(err[0]);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -414,9 +412,7 @@ TEST_CASE("serve: --listen unix:PATH serves on a Unix socket", "[serve]") {
   REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   std::string request = "GET /healthz HTTP/1.1\r\nHost: gaol\r\nConnection: close\r\n\r\n";
   REQUIRE(write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
-  std::string reply;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) reply.append(buf, n);
+  std::string reply = ReadToEnd(fd);
   close(fd);
   CHECK(reply.starts_with("HTTP/1.1 200"));
   CHECK(reply.find("\"status\":\"ok\"") != std::string::npos);

@@ -242,11 +242,16 @@ void Judge(const SuperviseOutcome& seen, int init_status, const struct rusage& i
   }
 }
 
-// The caller's opened bind sources, placed by plan mount (a user bind whose target matches).
+// The caller's opened bind sources and its seed, placed by plan mount (a user bind or tmpfs whose
+// target matches).
 std::vector<int> GivenSources(const Plan& plan, const CallerStdio& stdio) {
   std::vector<int> out(plan.mounts.size(), -1);
-  for (std::size_t i = 0; i < plan.mounts.size() && !stdio.bind_fds.empty(); ++i) {
+  for (std::size_t i = 0; i < plan.mounts.size(); ++i) {
     const MountOp& op = plan.mounts[i];
+    if (stdio.seed && op.kind == MountOpKind::kTmpfs && op.origin == "--tmpfs" &&
+        op.target == stdio.seed->target) {
+      out[i] = stdio.seed->fd;
+    }
     if (op.kind != MountOpKind::kBind || op.origin != "--volume") continue;
     for (const auto& [target, fd] : stdio.bind_fds) {
       if (target == op.target) out[i] = fd;
@@ -299,6 +304,7 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
   request.stop_timeout_seconds = stdio.stop_timeout_seconds;
   auto seen = Supervise(request);
   if (!seen) return tl::unexpected(seen.error());
+  if (stdio.seed && stdio.seed->root) *stdio.seed->root = std::move(seen->seeded_root);
   struct rusage usage = {};
   auto status = launched->child.Reap(&usage);
   if (!status) return tl::unexpected(status.error());

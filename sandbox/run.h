@@ -2,6 +2,12 @@
 // bench harness) call this; nothing below reads flags.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sandbox/common/unique_fd.h"
 #include "sandbox/result/result.h"
 #include "sandbox/spec/job_spec.h"
 
@@ -27,6 +33,15 @@ struct CallerStdio {
   // from the descriptor, never looked up again by path (gaol serve opens each beneath the
   // directory the operator allowed).
   std::vector<std::pair<std::string, int>> bind_fds;
+  // A tmpfs of the spec, by target, that starts with the files of a seed (io/seed.h) instead of
+  // empty; its root is handed back in `*root` (O_PATH) and outlives the sandbox, so the caller
+  // reads what the job left there without any path on the host (gaol serve's workdir).
+  struct Seed {
+    std::string target;
+    int fd = -1;
+    UniqueFd* root = nullptr;
+  };
+  std::optional<Seed> seed;
 };
 
 RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},

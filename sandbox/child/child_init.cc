@@ -38,7 +38,7 @@ constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
 
 bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
   int fds[5] = {ctx.stdin_fd, ctx.stdout_fd, ctx.stderr_fd, ctx.report_fd, ctx.sync_fd};
-  // Bind sources the caller opened go to 5, 6, ... until the mounts are made.
+  // What the caller gave for mounts (bind sources, a seed) goes to 5, 6, ... until they are made.
   int given = 0;
   for (std::size_t i = 0; i < ctx.plan->mounts.size(); ++i) {
     if (ctx.rootfs.given_fds && ctx.rootfs.given_fds[i] >= 0) ++given;
@@ -49,7 +49,8 @@ bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
     int& fd = ctx.rootfs.given_fds[i];
     if (fd < 0) continue;
     fd = fcntl(fd, F_DUPFD_CLOEXEC, above);
-    if (fd < 0) return ChildFail(report, Step::kFds, errno, "duplicate a bind source descriptor");
+    if (fd < 0)
+      return ChildFail(report, Step::kFds, errno, "duplicate a descriptor given for a mount");
   }
   for (int& fd : fds) {
     fd = fcntl(fd, F_DUPFD_CLOEXEC, above);
@@ -72,8 +73,8 @@ bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
       return ChildFail(report, Step::kFds, errno, "dup3 onto fd %d", next);
     fd = next++;
   }
-  // No descriptor of the caller's reaches the sandbox beyond these (the bind sources are closed
-  // once mounted).
+  // No descriptor of the caller's reaches the sandbox beyond these (those given for mounts are
+  // closed once used).
   if (close_range(static_cast<unsigned>(above), ~0U, 0) != 0)
     return ChildFail(report, Step::kFds, errno, "close_range(%d, ~0)", above);
   return true;
@@ -255,7 +256,7 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
 void CollectFromJob(ChildContext& ctx, ChildReport& report) noexcept {
   report.step_ns[StepIndex(Step::kSeccomp)] = ctx.seccomp_ns;
   if (ctx.listener_fd >= 0) {
-    SendListener(report, ctx.listener_fd);
+    SendDescriptor(report, ChildReport::kListener, ctx.listener_fd);
     close(ctx.listener_fd);
   }
   if (ctx.exec_errno != 0) {

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "sandbox/io/seed.h"
+
 namespace gaol {
 namespace {
 
@@ -195,6 +197,25 @@ bool SealProcSys(int root_fd, const char* proc_target) noexcept {
   return ok;
 }
 
+// A tmpfs the caller gave a seed for: its files planted before it is attached, then its root
+// passed back over the report socket (the caller reads what the job left there through it).
+bool Seed(int mnt, int& seed, const MountOp& op, ChildReport& report) noexcept {
+  char where[512];
+  int err = io::PlantSeed(seed, mnt, where, sizeof where);
+  close(seed);
+  seed = -1;
+  if (err != 0) {
+    return ChildFail(report, Step::kMounts, err, "fill tmpfs `%s` (%s): `%s`", op.target.c_str(),
+                     op.origin.c_str(), where);
+  }
+  int root = openat(mnt, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return ChildFail(report, Step::kMounts, errno, "open tmpfs `%s`", op.target.c_str());
+  SendDescriptor(report, ChildReport::kSeeded, root);
+  close(root);
+  return true;
+}
+
 bool ApplyMountOp(const Plan& plan, RootfsState& state, std::size_t i,
                   ChildReport& report) noexcept {
   const MountOp& op = plan.mounts[i];
@@ -237,6 +258,10 @@ bool ApplyMountOp(const Plan& plan, RootfsState& state, std::size_t i,
     if (mnt < 0)
       return ChildFail(report, Step::kMounts, errno, "mount %s on `%s` (%s)", type, target, origin);
     state.source_fds[i] = mnt;
+    if (op.kind == MountOpKind::kTmpfs && state.given_fds && state.given_fds[i] >= 0 &&
+        !Seed(mnt, state.given_fds[i], op, report)) {
+      return false;
+    }
   } else if (!SetAttr(mnt, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true)) {
     return ChildFail(report, Step::kMounts, errno, "set mount attributes on `%s` (%s)", target,
                      origin);

@@ -40,9 +40,9 @@ void SendReportOn(int fd, const ChildReport& report) noexcept {
   } while (n < 0 && errno == EINTR);
 }
 
-void SendListener(ChildReport& report, int fd) noexcept {
-  ChildReport::Kind kind = static_cast<ChildReport::Kind>(report.kind);
-  report.kind = ChildReport::kListener;
+void SendDescriptor(ChildReport& report, ChildReport::Kind kind, int fd) noexcept {
+  std::uint32_t was = report.kind;
+  report.kind = kind;
   iovec iov = {&report, sizeof(report)};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg = {};
@@ -57,7 +57,7 @@ void SendListener(ChildReport& report, int fd) noexcept {
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
   while (sendmsg(kReportFd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
-  report.kind = kind;
+  report.kind = was;
 }
 
 }  // namespace gaol

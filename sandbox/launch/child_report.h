@@ -4,6 +4,7 @@
 //   kReady  the job is about to execve: the step timings and the monotonic time of the exec
 //   kExit   PID 1 reaped the job: its wait status and the rusage of everything PID 1 reaped
 //   kListener  PID 1 passes the job's seccomp listener (SCM_RIGHTS) once the job has exec'd
+//   kSeeded  PID 1 passes the root of the tmpfs it filled from the caller's seed (SCM_RIGHTS)
 // Between clone and exec nothing allocates: records are filled with snprintf and sent as is.
 #pragma once
 
@@ -16,7 +17,14 @@
 namespace gaol {
 
 struct ChildReport {
-  enum Kind : std::uint32_t { kNone = 0, kError = 1, kReady = 2, kExit = 3, kListener = 4 };
+  enum Kind : std::uint32_t {
+    kNone = 0,
+    kError = 1,
+    kReady = 2,
+    kExit = 3,
+    kListener = 4,
+    kSeeded = 5
+  };
   std::uint32_t kind = kNone;
   std::uint32_t step = 0;
   std::int32_t err = 0;
@@ -42,7 +50,7 @@ bool ChildFail(ChildReport& report, Step step, int err, const char* fmt, ...) no
 void SendReport(const ChildReport& report) noexcept;
 // The same on another descriptor: before fd 3 is the report socket.
 void SendReportOn(int fd, const ChildReport& report) noexcept;
-// A kListener record carrying `fd`.
-void SendListener(ChildReport& report, int fd) noexcept;
+// A record of `kind` (kListener, kSeeded) carrying `fd`; `report` is left as it was.
+void SendDescriptor(ChildReport& report, ChildReport::Kind kind, int fd) noexcept;
 
 }  // namespace gaol

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cmath>
@@ -263,8 +264,11 @@ Status CheckPolicy(const RunRequest& request, const Policy& p) {
           fmt::format("not set: this server does not allow it (limits file: {})", g.allow_name));
     }
   }
-  if (spec.stdin_path && (request.files.empty() || !SafeRelative(*spec.stdin_path))) {
-    return Invalid("spec field `stdin`", "the relative path of one of the request's `files`");
+  if (spec.stdin_path &&
+      std::none_of(request.files.begin(), request.files.end(),
+                   [&](const InlineFile& f) { return f.path == *spec.stdin_path; })) {
+    return Invalid("spec field `stdin`",
+                   "the path of one of the request's `files`, as given there");
   }
   for (const char* name : kCappable) {
     auto cap = p.ceilings.find(name);

@@ -8,12 +8,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "sandbox/common/unique_fd.h"
 #include "sandbox/io/job_fds.h"
 #include "sandbox/io/remove_tree.h"
+#include "sandbox/io/seed.h"
 #include "sandbox/run.h"
 #include "sandbox/serve/request.h"
 
@@ -75,23 +77,6 @@ Result<std::vector<UniqueFd>> OpenBindSources(const RunRequest& request) {
   return out;
 }
 
-Status Place(int work, const InlineFile& f) {
-  // Parent directories first, one component at a time, beneath the job directory.
-  for (std::size_t slash = f.path.find('/'); slash != std::string::npos;
-       slash = f.path.find('/', slash + 1)) {
-    std::string parent = f.path.substr(0, slash);
-    if (mkdirat(work, parent.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Fail(Step::kOpenIo, "mkdir for files", parent);
-    }
-  }
-  UniqueFd fd = io::OpenBeneath(work, f.path, O_WRONLY | O_CREAT | O_EXCL, f.mode);
-  if (!fd) return Fail(Step::kOpenIo, "create", f.path);
-  if (!WriteAll(fd.Get(), f.content)) return Fail(Step::kOpenIo, "write", f.path);
-  // The umask must not take bits the request asked for.
-  if (fchmod(fd.Get(), f.mode) != 0) return Fail(Step::kOpenIo, "chmod", f.path);
-  return {};
-}
-
 // A path the job had its hands on: never followed out of the job directory, never blocking on a
 // FIFO, read only when it is a regular file. `*budget`: what the whole response may still take.
 json Collect(int work, const std::string& path, std::uint64_t limit, std::uint64_t* budget) {
@@ -136,24 +121,31 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
   for (const MountSpec& m : spec.mounts) {
     if (m.type == MountType::kBind) stdio.bind_fds.emplace_back(m.target, (*sources)[k++].Get());
   }
+  // The workdir is a tmpfs of the job's own mount namespace, filled from a seed by PID 1: nothing
+  // the request sends or the job writes lies on a tree of the host, so even a descriptor of it
+  // leads nowhere but that tmpfs (`..` of a mount's root stays in the job's namespace). Its pages
+  // count against the job's memory, and it holds at most the memory limit.
   bool inline_io = !request.files.empty() || !request.collect.empty();
-  std::string work = dir + "/work";
-  UniqueFd work_fd;
+  UniqueFd seed, workdir;
   if (inline_io) {
-    if (mkdir(work.c_str(), 0755) != 0)
-      return SetupError(Fail(Step::kOpenIo, "mkdir", work).value());
-    work_fd.Reset(open(work.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    for (const auto& f : request.files) {
-      if (auto s = Place(work_fd.Get(), f); !s) return SetupError(s.error());
-    }
-    spec.mounts.push_back({MountType::kBind, work, spec.workdir, false, std::nullopt});
-    stdio.bind_fds.emplace_back(spec.workdir, work_fd.Get());
+    std::vector<io::SeedFile> files;
+    for (const auto& f : request.files) files.push_back({f.path, f.mode, f.content});
+    auto written = io::WriteSeed(files);
+    if (!written) return SetupError(written.error());
+    seed = std::move(*written);
+    spec.mounts.push_back({MountType::kTmpfs, "", spec.workdir, false, spec.limits.memory_bytes});
+    stdio.seed = CallerStdio::Seed{spec.workdir, seed.Get(), &workdir};
   }
-  // The request names its stdin relative to the job directory: opened beneath it, a regular file
-  // or nothing, and handed to RunJob as a descriptor (never a path it would open again).
+  // stdin names one of the request's files: its content as a sealed, read-only memfd (a regular
+  // file, never a path opened again).
   UniqueFd stdin_fd;
   if (spec.stdin_path) {
-    auto in = io::OpenRegularBeneath(work_fd.Get(), *spec.stdin_path, O_RDONLY, "stdin");
+    auto f = std::find_if(request.files.begin(), request.files.end(),
+                          [&](const InlineFile& file) { return file.path == *spec.stdin_path; });
+    if (f == request.files.end())
+      return SetupError(
+          Invalid("spec field `stdin`", "the path of one of the request's `files`").value());
+    auto in = io::SealedMemfd("gaol-stdin", f->content);
     if (!in) return SetupError(in.error());
     stdin_fd = std::move(*in);
     spec.stdin_path = std::string(1, '-');  // as a literal, g++ 12 warns -Wrestrict (bug 105329)
@@ -172,7 +164,8 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
     // times its size.
     std::uint64_t budget = request.collect_limit_bytes * kCollectTotalFactor;
     for (const auto& path : request.collect) {
-      files[path] = Collect(work_fd.Get(), path, request.collect_limit_bytes, &budget);
+      files[path] = workdir ? Collect(workdir.Get(), path, request.collect_limit_bytes, &budget)
+                            : json{{"error", "the sandbox never made its workdir"}};
     }
     out["files"] = std::move(files);
   }

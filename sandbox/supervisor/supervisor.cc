@@ -92,7 +92,8 @@ class Loop {
   void CheckCpu();
   void SampleMemory();
   void ReadReport();
-  void TakeListener();
+  UniqueFd TakeDescriptor();
+  void WatchListener(UniqueFd fd);
   void OnSeccompNotify(int res);
   void Dispatch(Source source, int res);
   bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
@@ -213,8 +214,15 @@ void Loop::OnReport(int res) {
     report_open_ = false;  // EOF (or a torn record, which a writer below PIPE_BUF cannot make)
     return;
   }
+  // A descriptor rides only on these two records; any other record's is closed unread.
+  UniqueFd passed = TakeDescriptor();
   if (incoming_.kind == ChildReport::kListener) {
-    TakeListener();
+    WatchListener(std::move(passed));
+    ReadReport();
+    return;
+  }
+  if (incoming_.kind == ChildReport::kSeeded) {
+    outcome_.seeded_root = std::move(passed);
     ReadReport();
     return;
   }
@@ -234,7 +242,7 @@ void Loop::OnReport(int res) {
   ReadReport();
 }
 
-// Reports come with recvmsg: PID 1's kListener record carries a descriptor.
+// Reports come with recvmsg: PID 1's kListener and kSeeded records carry a descriptor.
 void Loop::ReadReport() {
   report_iov_ = {&incoming_, sizeof(incoming_)};
   report_msg_ = {};
@@ -247,13 +255,19 @@ void Loop::ReadReport() {
   io_uring_sqe_set_data64(sqe, kReport);
 }
 
-void Loop::TakeListener() {
+UniqueFd Loop::TakeDescriptor() {
+  UniqueFd out;
   for (cmsghdr* c = CMSG_FIRSTHDR(&report_msg_); c; c = CMSG_NXTHDR(&report_msg_, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     int fd;
     std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-    listener_.Reset(fd);
+    out.Reset(fd);
   }
+  return out;
+}
+
+void Loop::WatchListener(UniqueFd fd) {
+  listener_ = std::move(fd);
   if (!listener_) return;
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_poll_add(sqe, listener_.Get(), POLLIN);

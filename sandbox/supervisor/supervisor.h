@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sandbox/common/error.h"
+#include "sandbox/common/unique_fd.h"
 #include "sandbox/launch/child_report.h"
 
 namespace gaol {
@@ -48,6 +49,7 @@ struct SuperviseOutcome {
     int nr = 0;
   };
   std::optional<SeccompViolation> seccomp_violation;
+  UniqueFd seeded_root;  // the seeded tmpfs's root (O_PATH), when the caller gave a seed
 };
 
 Result<SuperviseOutcome> Supervise(const SuperviseRequest& request);

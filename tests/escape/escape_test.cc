@@ -82,6 +82,10 @@ void CheckNothingLeft(const gaol::it::Leftovers& before) {
     if (after.processes.empty() && after.children.empty()) break;
     usleep(10000);
   }
+  std::string left;
+  for (const auto& p : after.processes) left += "process " + p + "; ";
+  for (const auto& c : after.children) left += "child " + c + "; ";
+  INFO("left: " << left);
   CHECK(after.processes.empty());
   CHECK(after.children.empty());
   CHECK(after.mounts == before.mounts);

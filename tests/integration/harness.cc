@@ -175,7 +175,10 @@ Leftovers TakeLeftovers() {
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.starts_with(GaolBin() + " run")) left.processes.push_back(name + ": " + cmdline);
     std::string status = ReadFile("/proc/" + name + "/status");
-    if (status.find("\nPPid:\t" + self + "\n") != std::string::npos)
+    // A zombie is a process that ended: an orphan reparented to this (subreaper) test process by
+    // an earlier test in the same run, not something left running.
+    if (status.find("\nPPid:\t" + self + "\n") != std::string::npos &&
+        status.find("\nState:\tZ") == std::string::npos)
       left.children.push_back(name + ": " + cmdline);
   }
   std::string mounts = ReadFile("/proc/self/mountinfo");

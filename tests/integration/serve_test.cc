@@ -474,17 +474,18 @@ TEST_CASE("serve: a directory as stdin never reaches the job (CVE-2024-21626 cla
                  {{"command", {"/bin/sh", "-c", "ls /proc/self/fd/0/../../../; echo ran"}},
                   {"files", {{{"path", "d/x"}, {"content", "x"}}}},
                   {"stdin", "d"}});
-  REQUIRE(r.status == 200);
-  CHECK(r.body["status"] == "setup_error");
-  CHECK_THAT(r.body["error"]["message"].get<std::string>(),
-             Catch::Contains("stdin `d` is not a regular file"));
-  CHECK(r.body.value("stdout", json::object()).value("content", "") == "");
-  // A symlink placed as stdin is not followed either (files cannot hold one; `.` is the dir).
-  Reply dot = Post(
-      client, "/v1/run",
-      {{"command", {"/bin/true"}}, {"files", {{{"path", "f"}, {"content", "x"}}}}, {"stdin", "."}});
-  INFO(dot.text);
-  CHECK((dot.status == 403 || dot.body["status"] == "setup_error"));
+  // stdin must be one of the request's own files, named as there: a directory it made, `.`, or
+  // a path the job could make later are refused before anything runs.
+  REQUIRE(r.status == 403);
+  CHECK_THAT(r.body.value("error", ""), Catch::Contains("`stdin`") && Catch::Contains("`files`"));
+  for (const char* name : {".", "d/", "./d/x", "d/x/.."}) {
+    Reply other = Post(client, "/v1/run",
+                       {{"command", {"/bin/true"}},
+                        {"files", {{{"path", "d/x"}, {"content", "x"}}}},
+                        {"stdin", name}});
+    INFO(name << ": " << other.text);
+    CHECK(other.status == 403);
+  }
   // A regular file still works.
   Reply ok = Post(client, "/v1/run",
                   {{"command", {"/bin/cat"}},
@@ -493,6 +494,66 @@ TEST_CASE("serve: a directory as stdin never reaches the job (CVE-2024-21626 cla
   REQUIRE(ok.status == 200);
   CHECK(ok.body["stdout"]["content"] == "input\n");
   CHECK(server.Stop() == 0);
+}
+
+// Every job runs as the server's uid, so no mode bits part one job's directory from another's.
+// The workdir is therefore nowhere on the host: a tmpfs of the job's own mount namespace, filled
+// by PID 1, where `..` from any descriptor ends at the sandbox's root.
+TEST_CASE("serve: a job's workdir lies on no host tree, and a descriptor of it leads nowhere",
+          "[serve][escape]") {
+  std::string work = MakeTempDir();
+  ServeProcess server({"--work-dir", work});
+  auto client = server.Client();
+  std::string secret = "SECRET-" + std::to_string(getpid()) + "-4246";
+  std::string marker = "2.0" + std::to_string(getpid());  // seconds the job sleeps
+  std::string script =
+      "import os, sys, time\n"
+      "cwd = os.getcwd()\n"
+      "kinds = [l.split(' - ')[1].split()[0] for l in open('/proc/self/mountinfo')\n"
+      "         if l.split()[4] == cwd]\n"
+      "print('workdir', cwd, kinds[-1] if kinds else 'none')\n"
+      "fd = os.open('.', os.O_RDONLY)\n"
+      "for _ in range(64):\n"
+      "    up = os.open('..', os.O_RDONLY, dir_fd=fd); os.close(fd); fd = up\n"
+      "print('walk', sorted(os.listdir(fd)) == sorted(os.listdir('/')))\n"
+      "print('secret', open('secret').read() == sys.argv[2])\n"
+      "open('out', 'w').write('made inside')\n"
+      "sys.stdout.flush()\n"
+      "time.sleep(float(sys.argv[1]))\n";
+  Reply queued = Post(client, "/v1/jobs",
+                      {{"command", {"/usr/bin/python3", "-c", script, marker, secret}},
+                       {"files", {{{"path", "secret"}, {"content", secret}}}},
+                       {"collect", {"out"}}});
+  REQUIRE(queued.status == 202);
+  std::string id = queued.body["id"];
+  WaitFor([&] { return !ProcessesWith(marker).empty(); });
+  // While the job runs, nothing beneath --work-dir holds the request's file or what the job wrote
+  // in its workdir (its stdout, which does lie there, tells only that it read the secret).
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(work)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find(secret) != std::string::npos || text.find("made inside") != std::string::npos)
+      found.push_back(e.path());
+    CHECK(e.path().filename() != "secret");
+  }
+  CHECK(found.empty());
+  Reply done;
+  WaitFor([&] {
+    done = Get(client, "/v1/jobs/" + id);
+    return done.body["state"] == "done";
+  });
+  json result = done.body["result"];
+  INFO(result.dump());
+  CHECK(result["status"] == "ok");
+  std::string out = result["stdout"]["content"];
+  CHECK_THAT(out, Catch::Contains("workdir /work tmpfs"));
+  CHECK_THAT(out, Catch::Contains("walk True"));
+  CHECK_THAT(out, Catch::Contains("secret True"));
+  CHECK(result["files"]["out"]["content"] == "made inside");
+  CHECK(server.Stop() == 0);
+  RemoveTree(work);
 }
 
 TEST_CASE("serve: collect reads only regular files, never blocks, and stays within its budget",

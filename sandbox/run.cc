@@ -4,9 +4,12 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "sandbox/cgroup/cgroup.h"
 #include "sandbox/common/reap.h"
@@ -260,6 +263,34 @@ std::vector<int> GivenSources(const Plan& plan, const CallerStdio& stdio) {
   return out;
 }
 
+// gaol's own descriptors at the clone (about twenty) and one per mount held while PID 1 builds
+// the root must fit under RLIMIT_NOFILE. A soft limit below that is raised as far as needed, never
+// past the hard one, and the job gets the caller's own limit back (unless the spec sets nofile).
+Status MakeDescriptorRoom(Plan& plan) {
+  rlimit now = {};
+  if (getrlimit(RLIMIT_NOFILE, &now) != 0) return Fail(Step::kOpenIo, "getrlimit", "RLIMIT_NOFILE");
+  rlim_t needed = 16;  // measured: 28 for the default host view's 20 such mounts
+  for (const MountOp& op : plan.mounts) {
+    needed += op.kind == MountOpKind::kBind || op.kind == MountOpKind::kTmpfs ||
+              op.kind == MountOpKind::kProc || op.kind == MountOpKind::kDevpts;
+  }
+  if (now.rlim_cur >= needed) return {};
+  if (now.rlim_max < needed) {
+    return Fail(Step::kOpenIo,
+                fmt::format("the open-file limit (ulimit -n {}, hard {}) is below the {} "
+                            "descriptors gaol needs to build this sandbox; raise it: ulimit -n {}",
+                            now.rlim_cur, now.rlim_max, needed, needed),
+                "", 0);
+  }
+  rlimit raised = {needed, now.rlim_max};
+  if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
+    return Fail(Step::kOpenIo, "setrlimit", "RLIMIT_NOFILE");
+  bool spec_sets = std::any_of(plan.rlimits.begin(), plan.rlimits.end(),
+                               [](const RlimitOp& op) { return op.resource == RLIMIT_NOFILE; });
+  if (!spec_sets) plan.rlimits.push_back({RLIMIT_NOFILE, now.rlim_cur, now.rlim_max, "nofile"});
+  return {};
+}
+
 Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
                           const CallerStdio& stdio, std::uint64_t start_ns, RunResult& result) {
   std::optional<cgroup::Leaf> leaf;
@@ -335,6 +366,10 @@ std::string HintFor(const Error& error) {
            "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, or Ubuntu's "
            "kernel.apparmor_restrict_unprivileged_userns)";
   }
+  if (error.err == EMFILE) {
+    return "too many open files: raise the open-file limit (ulimit -n; gaol raises a soft limit "
+           "up to the hard one itself)";
+  }
   if (error.step == Step::kSupervise && (error.err == EPERM || error.err == ENOSYS)) {
     return "io_uring is disabled here: sysctl -w kernel.io_uring_disabled=0";
   }
@@ -362,6 +397,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
   if (!plan) return fail(plan.error());
   std::uint64_t planned = MonotonicNs();
   result.launch_steps[Step::kPlan] = Seconds(planned - start) - facts->scope_seconds;
+  if (auto room = MakeDescriptorRoom(*plan); !room) return fail(room.error());
   auto io = OpenIo(spec, stdio);
   if (!io) return fail(io.error());
   io->launch.given_sources = GivenSources(*plan, stdio);

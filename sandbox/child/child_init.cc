@@ -56,8 +56,8 @@ bool ArrangeFds(ChildContext& ctx, ChildReport& report) noexcept {
     fd = fcntl(fd, F_DUPFD_CLOEXEC, above);
     if (fd < 0) {
       return ChildFail(report, Step::kFds, errno,
-                       "duplicate a descriptor (the open-file limit, ulimit -n, must be 10 or "
-                       "more)");
+                       "duplicate a descriptor (the open-file limit, ulimit -n, is too low "
+                       "for the descriptors gaol holds)");
     }
   }
   for (int target = 0; target < 5; ++target) {
@@ -174,15 +174,17 @@ bool ApplyLandlock(ChildContext& ctx, ChildReport& report) noexcept {
   return err == 0 || ChildFail(report, Step::kLandlock, err, "%s", what);
 }
 
-// The job's capabilities go last before exec: setting rlimits may need them.
-constexpr ChildStep kJobSteps[] = {{Step::kRlimits, SetRlimits},
-                                   {Step::kAppArmor, ChangeOnExec},
+// Raising a hard rlimit needs CAP_SYS_RESOURCE in the initial user namespace, which the sandbox
+// never has, so rlimits do not need the capabilities dropped before them. They come after
+// Landlock: a low nofile (the caller's own, given back) leaves no descriptor for its ruleset.
+constexpr ChildStep kJobSteps[] = {{Step::kAppArmor, ChangeOnExec},
                                    {Step::kCaps, DropCaps},
-                                   {Step::kLandlock, ApplyLandlock}};
+                                   {Step::kLandlock, ApplyLandlock},
+                                   {Step::kRlimits, SetRlimits}};
 constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
-constexpr Step kJobOrder[] = {Step::kRlimits,  Step::kAppArmor, Step::kCaps,
-                              Step::kLandlock, Step::kSeccomp,  Step::kExec};
+constexpr Step kJobOrder[] = {Step::kAppArmor, Step::kCaps,    Step::kLandlock,
+                              Step::kRlimits,  Step::kSeccomp, Step::kExec};
 
 bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& report) noexcept {
   for (const ChildStep& s : steps) {
@@ -219,6 +221,13 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
     bool listen = bpf == &filter->main && filter->listener;
     if (listen) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (fd < 0 && listen && errno == EMFILE) {
+      // The job's nofile limit leaves no descriptor for the listener: the filter still kills,
+      // only the call is not named (the result says signaled SIGSYS).
+      listen = false;
+      fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags & ~SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                   &prog);
+    }
     if (fd < 0) return errno;
     if (listen) ctx.listener_fd = static_cast<int>(fd);
   }

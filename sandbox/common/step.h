@@ -25,10 +25,10 @@ enum class Step : std::uint8_t {
   kSession,     // child: setsid (no controlling terminal) and a fresh session keyring
   kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
   kInit,        // child: PID 1 forks the job
-  kRlimits,     // job: setrlimit
   kAppArmor,    // job: the AppArmor profile its execve enters (--security-opt apparmor=)
   kCaps,        // job: capabilities emptied (but what --cap-add keeps), securebits locked
   kLandlock,    // job: the Landlock ruleset from the mount plan
+  kRlimits,     // job: setrlimit (after Landlock: a low nofile leaves no room for its ruleset)
   kSeccomp,     // job: the planned seccomp filter loaded, the last step before exec
   kExec,        // job: execve
   kSupervise,   // parent: the io_uring loop
@@ -40,10 +40,10 @@ enum class Step : std::uint8_t {
 inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
 
 inline constexpr std::string_view kStepNames[] = {
-    "validate", "systemd_scope", "plan",   "open_io",    "cgroup",   "clone",
-    "id_map",   "fds",           "mounts", "pivot_root", "network",  "hostname",
-    "session",  "no_new_privs",  "init",   "rlimits",    "apparmor", "caps",
-    "landlock", "seccomp",       "exec",   "supervise",  "collect",  "cleanup",
+    "validate", "systemd_scope", "plan",   "open_io",    "cgroup",  "clone",
+    "id_map",   "fds",           "mounts", "pivot_root", "network", "hostname",
+    "session",  "no_new_privs",  "init",   "apparmor",   "caps",    "landlock",
+    "rlimits",  "seccomp",       "exec",   "supervise",  "collect", "cleanup",
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 

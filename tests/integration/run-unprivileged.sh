@@ -45,9 +45,9 @@ cleanup() {
   rm -rf "$stage"
 }
 trap cleanup EXIT
-# Only the [cgroup], [load] and [bench-cgroup] tiers run delegated: the others test the fallback a
-# user without one gets.
-if [[ "$*" == *"[cgroup]"* || "$*" == *"[load]"* || "$*" == *"[bench-cgroup]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.procs" ]; then
+# Only the [cgroup], [load], [soak] and [bench-cgroup] tiers run delegated: the others test the
+# fallback a user without one gets.
+if [[ "$*" == *"[cgroup]"* || "$*" == *"[load]"* || "$*" == *"[soak]"* || "$*" == *"[bench-cgroup]"* ]] && [ -n "$cg_root" ] && [ -w "$cg_root/cgroup.procs" ]; then
   delegated="$cg_root/gaol-ci-$$"
   mkdir "$delegated" "$delegated/runner" "$delegated/jobs"
   for dir in "$delegated" "$delegated/runner" "$delegated/jobs"; do

@@ -530,10 +530,12 @@ TEST_CASE("serve: a job's workdir lies on no host tree, and a descriptor of it l
   // While the job runs, nothing beneath --work-dir holds the request's file or what the job wrote
   // in its workdir (its stdout, which does lie there, tells only that it read the secret).
   std::vector<std::string> found;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(work)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path());
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::error_code ec;  // a job directory may go while it is walked
+  for (auto it = std::filesystem::recursive_directory_iterator(work, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const auto& e = *it;
+    if (!e.is_regular_file(ec)) continue;
+    std::string text = ReadText(e.path());
     if (text.find(secret) != std::string::npos || text.find("made inside") != std::string::npos)
       found.push_back(e.path());
     CHECK(e.path().filename() != "secret");

@@ -25,6 +25,24 @@
 #include "sandbox/io/job_fds.h"
 #include "sandbox/lsm/landlock.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define GAOL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GAOL_SANITIZED 1
+#endif
+#endif
+#ifndef GAOL_SANITIZED
+#define GAOL_SANITIZED 0
+#endif
+// The job runs on a stack of PID 1's own (SpawnJob) that ASan does not know: uninstrumented there,
+// or its no-return hook warns into the job's stderr.
+#if GAOL_SANITIZED
+#define GAOL_ON_JOB_STACK __attribute__((no_sanitize("address")))
+#else
+#define GAOL_ON_JOB_STACK
+#endif
+
 namespace gaol {
 namespace {
 
@@ -195,7 +213,7 @@ bool RunSteps(std::span<const ChildStep> steps, ChildContext& ctx, ChildReport& 
   return true;
 }
 
-[[noreturn]] void Die(ChildReport& report, int code) noexcept {
+[[noreturn]] GAOL_ON_JOB_STACK void Die(ChildReport& report, int code) noexcept {
   SendReport(report);
   _exit(code);
 }
@@ -234,7 +252,7 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
   return 0;
 }
 
-[[noreturn]] void ExecJob(ChildContext& ctx, ChildReport& report) noexcept {
+[[noreturn]] GAOL_ON_JOB_STACK void ExecJob(ChildContext& ctx, ChildReport& report) noexcept {
   ResetSignals();
   if (!RunSteps(kJobSteps, ctx, report)) Die(report, 125);
   report.kind = ChildReport::kReady;
@@ -282,7 +300,7 @@ struct JobStart {
   std::uint64_t start_ns;
 };
 
-int JobMain(void* arg) noexcept {
+GAOL_ON_JOB_STACK int JobMain(void* arg) noexcept {
   auto* start = static_cast<JobStart*>(arg);
   // The job's own record, on its own stack: the memory it shares with PID 1 stays untouched.
   ChildReport report = *start->init_report;
@@ -306,11 +324,43 @@ pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
 // /proc/self/task/*/children to end what a job sharing the caller's pid namespace left behind.
 #if defined(__x86_64__)
 constexpr int kInitCalls[] = {
-    SYS_read,         SYS_write,           SYS_close,           SYS_openat,
-    SYS_kill,         SYS_tgkill,          SYS_gettid,          SYS_getpid,
-    SYS_wait4,        SYS_waitid,          SYS_rt_sigtimedwait, SYS_rt_sigprocmask,
-    SYS_rt_sigreturn, SYS_rt_sigaction,    SYS_getrusage,       SYS_exit,
-    SYS_exit_group,   SYS_restart_syscall, SYS_clock_gettime,   SYS_sendmsg,
+    SYS_read,
+    SYS_write,
+    SYS_close,
+    SYS_openat,
+    SYS_kill,
+    SYS_tgkill,
+    SYS_gettid,
+    SYS_getpid,
+    SYS_wait4,
+    SYS_waitid,
+    SYS_rt_sigtimedwait,
+    SYS_rt_sigprocmask,
+    SYS_rt_sigreturn,
+    SYS_rt_sigaction,
+    SYS_getrusage,
+    SYS_exit,
+    SYS_exit_group,
+    SYS_restart_syscall,
+    SYS_clock_gettime,
+    SYS_sendmsg,
+#if GAOL_SANITIZED
+    // Built with ASan (ci/sanitize's integration tier only): its runtime, instrumenting PID 1's
+    // code, checks the stack, allocates shadow and reports through these.
+    SYS_sigaltstack,
+    SYS_futex,
+    SYS_mmap,
+    SYS_munmap,
+    SYS_mprotect,
+    SYS_madvise,
+    SYS_writev,
+    SYS_ioctl,
+    SYS_sched_yield,
+    SYS_prctl,
+    SYS_getrlimit,
+    SYS_prlimit64,
+    SYS_readlink,
+#endif
 };
 constexpr std::size_t kInitCallCount = sizeof(kInitCalls) / sizeof(kInitCalls[0]);
 

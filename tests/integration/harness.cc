@@ -228,6 +228,11 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
   return pid;
 }
 
+bool Sanitized() {
+  const char* v = std::getenv("GAOL_SANITIZED");
+  return v && std::string(v) == "1";
+}
+
 std::string MakeTempDir(mode_t mode) {
   char templ[] = "/tmp/gaol-it-XXXXXX";
   if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp");

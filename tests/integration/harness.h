@@ -71,6 +71,10 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
+// Whether the binaries under test are the ASan + UBSan build (ci/sanitize sets GAOL_SANITIZED=1):
+// their memory figures (RSS) are the sanitizer's, not gaol's, and are checked in the plain run.
+bool Sanitized();
+
 std::string MakeTempDir(mode_t mode = 0755);
 std::string ReadText(const std::string& path);
 

@@ -133,8 +133,9 @@ TEST_CASE("serve: request bodies are bounded while they arrive, whatever their f
     close(fd);
     CHECK_THAT(StatusLine(reply), Catch::Contains("413"));
   }
-  // Nothing of the refused bodies stays in the server (the cap is 1 MiB; 8 MiB is slack).
-  CHECK(server.RssKb() - rss_before < 8 * 1024);
+  // Nothing of the refused bodies stays in the server (the cap is 1 MiB; 8 MiB is slack). Under
+  // ASan freed memory sits in its quarantine: the plain run checks this.
+  if (!Sanitized()) CHECK(server.RssKb() - rss_before < 8 * 1024);
   CHECK(server.Stop() == 0);
 }
 

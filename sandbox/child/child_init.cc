@@ -393,14 +393,12 @@ constinit const InitFilter kInitFilter = MakeInitFilter();
 
 // PID 1 once the job runs: a process the job could reach (ptrace with --cap-add SYS_PTRACE and
 // seccomp unconfined) must be worth nothing. It keeps only CAP_KILL (to signal a job running
-// under another uid), is not dumpable, has no_new_privs already, and gets its own small filter.
+// under another uid), is not dumpable (since before the job started), has no_new_privs already,
+// and gets its own small filter.
 bool ConfineInit(const ChildContext& ctx, ChildReport& report) noexcept {
   const char* what = "";
   if (int err = caps::ApplyInChild(1ULL << CAP_KILL, ctx.plan->last_cap, &what); err != 0) {
     return ChildFail(report, Step::kInit, err, "drop PID 1's capabilities: %s", what);
-  }
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    return ChildFail(report, Step::kInit, errno, "make PID 1 not dumpable");
   }
 #if defined(__x86_64__)
   sock_fprog prog = {static_cast<unsigned short>(sizeof(kInitFilter.code) / sizeof(sock_filter)),
@@ -538,6 +536,15 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   start = MonotonicNs();
   if (!CheckFdsInChild(report)) Die(report, 125);
   report.step_ns[StepIndex(Step::kFds)] += MonotonicNs() - start;
+  // Not dumpable before the job exists: between the job's execve and ConfineInit below, PID 1
+  // still holds its capabilities, and a job given CAP_SYS_PTRACE could otherwise trace it in that
+  // moment. Dumpability belongs to the memory the job shares until its execve, which gives the
+  // job memory of its own (dumpable as usual); PID 1's, created in gaol's user namespace, then
+  // needs CAP_SYS_PTRACE there to be traced.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    ChildFail(report, Step::kInit, errno, "make PID 1 not dumpable");
+    Die(report, 125);
+  }
   pid_t job = SpawnJob(ctx, report);
   if (job < 0) {
     ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM|CLONE_VFORK)");

@@ -279,6 +279,23 @@ TEST_CASE("PID 1 is worth nothing to a job that reaches it (ptrace allowed)", "[
   CHECK(field("Seccomp") == "2");  // its own filter
 }
 
+// The moment between the job's execve and PID 1's confinement: PID 1 is already not dumpable
+// (set before the job is started), so a job handed CAP_SYS_PTRACE cannot trace it even with its
+// first instructions. Each run races for that moment.
+TEST_CASE("PID 1 cannot be traced from the job's first instruction (ptrace allowed)", "[escape]") {
+  auto args = AttackArgs("unconfined", "ptrace", {std::to_string(getpid())},
+                         {"--landlock", "off", "--cap-add", "SYS_PTRACE"});
+  int traced = 0;
+  for (int i = 0; i < 30; ++i) {
+    GaolRun run = gaol::it::RunGaol(args);
+    INFO("stdout: " << run.out << "stderr: " << run.err);
+    nlohmann::json line = run.Probe();
+    REQUIRE(line.is_object());
+    traced += line["contained"] == true ? 0 : 1;
+  }
+  CHECK(traced == 0);
+}
+
 TEST_CASE("nested user namespaces", "[escape]") { Attack(Profile(), "userns", {"clone"}); }
 
 TEST_CASE("mount calls", "[escape]") { Attack(Profile(), "mount", {"mount"}); }

@@ -1,17 +1,22 @@
 // gaol serve's API against the real kernel, as an unprivileged uid: every endpoint, the operator's
 // policy, the token, cancellation, the queue, SIGTERM drain, a fork server crash, bad flags.
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -327,6 +332,91 @@ TEST_CASE("serve: a bind source is opened once, beneath its allowed directory", 
     CHECK_THAT(r.body["error"]["message"].get<std::string>(),
                Catch::Contains("beneath `" + allowed + "`"));
   }
+  CHECK(server.Stop() == 0);
+  RemoveTree(dir);
+}
+
+// The same swap made while jobs start: a thread exchanges the bind source, a directory beneath
+// the allowed one, with a link out of it (renameat2 RENAME_EXCHANGE, as fast as it can). Whatever
+// moment a swap lands on, the job sees the inside directory or does not run; the sandbox, which
+// must mount by path, checks it mounts the very object the runner opened beneath `allowed`.
+TEST_CASE("serve: a bind source swapped while jobs start never mounts what lies outside",
+          "[serve][escape]") {
+  std::string dir = MakeTempDir();
+  std::string allowed = dir + "/allowed", outside = dir + "/outside";
+  REQUIRE(mkdir(allowed.c_str(), 0755) == 0);
+  REQUIRE(mkdir(outside.c_str(), 0755) == 0);
+  REQUIRE(mkdir((allowed + "/d").c_str(), 0755) == 0);
+  WriteFile(allowed + "/d", "f", "inside\n");
+  WriteFile(outside, "f", "SECRET\n");
+  REQUIRE(symlink(outside.c_str(), (allowed + "/swap").c_str()) == 0);
+  std::string limits =
+      WriteFile(dir, "limits.json", json({{"allow", {{"bind_sources", {allowed}}}}}).dump());
+  ServeProcess server({"--limits-file", limits, "--max-concurrent", "2"});
+  std::atomic<bool> done{false};
+  std::atomic<long> swaps{0};
+  std::thread swapper([&] {
+    while (!done) {
+      if (syscall(SYS_renameat2, AT_FDCWD, (allowed + "/d").c_str(), AT_FDCWD,
+                  (allowed + "/swap").c_str(), RENAME_EXCHANGE) == 0) {
+        ++swaps;
+      }
+    }
+  });
+  std::atomic<int> inside{0}, refused{0}, replaced{0}, leaked{0}, other{0};
+  std::mutex mu;
+  std::vector<std::string> unexpected;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 2; ++c) {
+    clients.emplace_back([&] {
+      auto client = server.Client();
+      for (int i = 0; i < 100; ++i) {
+        Reply r = Post(client, "/v1/run",
+                       {{"command", {"/bin/cat", "/data/f"}},
+                        {"mounts",
+                         {{{"type", "bind"},
+                           {"source", allowed + "/d"},
+                           {"target", "/data"},
+                           {"read_only", true}}}}});
+        // Read defensively: a refusal has no stdout, and Catch's macros are not for threads.
+        auto text = [&](const char* outer, const char* inner) {
+          if (!r.body.is_object() || !r.body.contains(outer) || !r.body[outer].is_object())
+            return std::string();
+          const json& v = r.body[outer];
+          return v.contains(inner) && v[inner].is_string() ? v[inner].get<std::string>() : "";
+        };
+        std::string out = text("stdout", "content");
+        std::string error = text("error", "message");
+        bool ok = r.body.is_object() && r.body.value("status", json()) == "ok";
+        if (out.find("SECRET") != std::string::npos) {
+          ++leaked;
+        } else if (ok && out == "inside\n") {
+          ++inside;
+        } else if (error.find("no longer what was opened") != std::string::npos) {
+          ++replaced;  // the sandbox's open by path found the outside object: refused
+        } else if (error.find("beneath") != std::string::npos) {
+          ++refused;  // the runner's open beneath `allowed` met the link
+        } else {
+          ++other;
+          std::lock_guard lock(mu);
+          unexpected.push_back(r.text.substr(0, 400));
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  done = true;
+  swapper.join();
+  for (const auto& u : unexpected) UNSCOPED_INFO(u);
+  CHECK(leaked == 0);
+  CHECK(other == 0);
+  CHECK(inside > 0);
+  // The swaps are millions a second: about one job in five meets one between the runner's open
+  // and the sandbox's, which is the check this test is for.
+  CHECK(replaced > 0);
+  WARN("bind source swapped " << swaps << " times under 200 jobs: " << inside << " ran inside, "
+                              << refused << " refused at the runner's open, " << replaced
+                              << " refused by the sandbox's check, " << leaked << " leaked");
   CHECK(server.Stop() == 0);
   RemoveTree(dir);
 }

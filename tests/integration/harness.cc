@@ -222,6 +222,8 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
     dup2(null, 0);
     dup2(out_fd >= 0 ? out_fd : null, 1);
     dup2(err_fd >= 0 ? err_fd : null, 2);
+    // Nothing else of the test process (or of whatever started it: ctest leaves some open).
+    close_range(3, ~0U, 0);
     execvp(args[0], args.data());
     _exit(127);
   }

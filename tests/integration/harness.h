@@ -78,9 +78,9 @@ bool Sanitized();
 std::string MakeTempDir(mode_t mode = 0755);
 std::string ReadText(const std::string& path);
 
-// fork + exec of `argv` (PATH searched) with stdin from /dev/null and stdout and stderr on the
-// given descriptors (-1: /dev/null); returns the child's pid. The child is SIGKILLed if the test
-// process dies first.
+// fork + exec of `argv` (PATH searched) with stdin from /dev/null, stdout and stderr on the
+// given descriptors (-1: /dev/null) and no other descriptor; returns the child's pid. The child is
+// SIGKILLed if the test process dies first.
 pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd);
 void RemoveTree(const std::string& path);
 

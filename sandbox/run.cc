@@ -292,7 +292,8 @@ Status MakeDescriptorRoom(Plan& plan) {
 }
 
 Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
-                          const CallerStdio& stdio, std::uint64_t start_ns, RunResult& result) {
+                          const CallerStdio& stdio, std::uint64_t start_ns,
+                          LaunchObserver* observer, RunResult& result) {
   std::optional<cgroup::Leaf> leaf;
   UniqueFd cpu_stat, memory_current;
   if (plan.cgroup.parent) {
@@ -336,19 +337,37 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
   auto seen = Supervise(request);
   if (!seen) return tl::unexpected(seen.error());
   if (stdio.seed && stdio.seed->root) *stdio.seed->root = std::move(seen->seeded_root);
+  // PID 1 reported the end after reaping the whole job: the leaf's figures are final (what
+  // remains in it is PID 1's own exit, gaol's code, not the job's).
+  bool reported = FindReport(*seen, ChildReport::kExit) != nullptr;
+  bool wait = !reported || leaf || subreaper || stdio.wait_for_teardown;
   struct rusage usage = {};
-  auto status = launched->child.Reap(&usage);
-  if (!status) return tl::unexpected(status.error());
-  if (subreaper) KillAllDescendants();
+  int init_status = 0;
+  if (wait && !reported) {
+    auto status = launched->child.Reap(&usage);
+    if (!status) return tl::unexpected(status.error());
+    init_status = *status;
+  }
   std::optional<cgroup::Usage> cg;
+  if (leaf) cg = leaf->ReadUsage();
+  CollectTimings(*seen, start_ns, result);
+  Judge(*seen, init_status, usage, plan, cg, result);
+  if (observer) observer->OnVerdict(result);
+  if (!wait) {
+    launched->child.Release();
+    return {};
+  }
+  if (reported) {
+    std::uint64_t t0 = MonotonicNs();
+    if (auto status = launched->child.Reap(&usage); !status) return tl::unexpected(status.error());
+    result.launch_steps[Step::kTeardown] = Seconds(MonotonicNs() - t0);
+  }
+  if (subreaper) KillAllDescendants();
   if (leaf) {
-    cg = leaf->ReadUsage();
     std::uint64_t t0 = MonotonicNs();
     if (auto s = leaf->Remove(); !s) return tl::unexpected(s.error());
     result.launch_steps[Step::kCleanup] = Seconds(MonotonicNs() - t0);
   }
-  CollectTimings(*seen, start_ns, result);
-  Judge(*seen, *status, usage, plan, cg, result);
   return {};
 }
 
@@ -411,7 +430,7 @@ RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio, LaunchObserver* 
         "Landlock is unavailable in this kernel (or disabled): the job's "
         "writes are limited by its read-only mounts alone");
   }
-  if (auto s = LaunchAndSupervise(spec, *plan, *io, stdio, start, result); !s)
+  if (auto s = LaunchAndSupervise(spec, *plan, *io, stdio, start, observer, result); !s)
     return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;

@@ -19,6 +19,9 @@ class LaunchObserver {
  public:
   virtual ~LaunchObserver() = default;
   virtual void OnStarted() {}
+  // The verdict is known: every process of the job is gone and its output is in. PID 1's own exit
+  // and the namespaces' teardown (a few hundred µs), and the leaf's removal, come after.
+  virtual void OnVerdict(const RunResult&) {}
   virtual void OnFinished(const RunResult&) {}
 };
 
@@ -42,6 +45,12 @@ struct CallerStdio {
     UniqueFd* root = nullptr;
   };
   std::optional<Seed> seed;
+  // Once PID 1 has reported the job's end (it reaped every process of the sandbox first), whether
+  // RunJob also waits for PID 1's own exit, in which the kernel tears the namespaces down. A
+  // caller that exits right after (`gaol run`) need not: PID 1, already on its way out, passes to
+  // the caller's reaper. RunJob always waits when it has a cgroup leaf to remove (the leaf must be
+  // empty), when PID 1 was killed, and when the sandbox shares the caller's pid namespace.
+  bool wait_for_teardown = true;
 };
 
 RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},

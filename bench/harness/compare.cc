@@ -174,6 +174,35 @@ Comparison Compare(const EnforceReport& baseline, const EnforceReport& current, 
   return out;
 }
 
+Comparison Compare(const ServeReport& baseline, const ServeReport& current, double threshold) {
+  Comparison out{"serve", {}};
+  auto serve_rows = [](const ServeReport& r) {
+    std::vector<ServeRow> rows;
+    for (const auto& row : r.rows) {
+      if (row.tool == "serve") rows.push_back(row);
+    }
+    return rows;
+  };
+  auto a = serve_rows(baseline), b = serve_rows(current);
+  Match(a, b, " p50/floor", out, [&](const ServeRow& x, const ServeRow& y, Change& c) {
+    if (!x.ratio_p50 || !y.ratio_p50) {
+      c.note = "skipped";
+      return;
+    }
+    JudgeRatio(*x.ratio_p50, *y.ratio_p50, threshold, c);
+  });
+  // Throughput as floor rate / rate: a rise is a loss, as with every other ratio here.
+  Match(a, b, " floor rate/rate", out, [&](const ServeRow& x, const ServeRow& y, Change& c) {
+    if (!x.ratio_throughput || !y.ratio_throughput || !(*x.ratio_throughput > 0) ||
+        !(*y.ratio_throughput > 0)) {
+      c.note = "skipped";
+      return;
+    }
+    JudgeRatio(1 / *x.ratio_throughput, 1 / *y.ratio_throughput, threshold, c);
+  });
+  return out;
+}
+
 Result<Comparison> CompareMicro(const json& baseline, const json& current, double threshold) {
   auto a = MicroFigures(baseline, "BASELINE");
   if (!a) return tl::unexpected(a.error());
@@ -198,9 +227,9 @@ Result<Comparison> CompareMicro(const json& baseline, const json& current, doubl
 
 Result<Comparison> CompareDocuments(const json& baseline, const json& current, double threshold) {
   std::string kind = Kind(baseline);
-  if (kind != "start" && kind != "enforce" && kind != "micro") {
+  if (kind != "start" && kind != "enforce" && kind != "serve" && kind != "micro") {
     return Invalid("BASELINE",
-                   "a gaol.bench/v1 start or enforce report, or gaol-micro-bench's JSON");
+                   "a gaol.bench/v1 start, enforce or serve report, or gaol-micro-bench's JSON");
   }
   if (Kind(current) != kind) {
     return Invalid("CURRENT", fmt::format("the same kind of report as BASELINE ({})", kind));
@@ -210,6 +239,13 @@ Result<Comparison> CompareDocuments(const json& baseline, const json& current, d
     auto a = EnforceReportFromJson(baseline);
     if (!a) return tl::unexpected(std::move(a.error()).With("BASELINE"));
     auto b = EnforceReportFromJson(current);
+    if (!b) return tl::unexpected(std::move(b.error()).With("CURRENT"));
+    return Compare(*a, *b, threshold);
+  }
+  if (kind == "serve") {
+    auto a = ServeReportFromJson(baseline);
+    if (!a) return tl::unexpected(std::move(a.error()).With("BASELINE"));
+    auto b = ServeReportFromJson(current);
     if (!b) return tl::unexpected(std::move(b.error()).With("CURRENT"));
     return Compare(*a, *b, threshold);
   }

@@ -2,6 +2,8 @@
 // on figures that do not move with the machine:
 //   start    each row's p50 over the same run's floor (fork+exec of /bin/true);
 //   enforce  each limit's worst error as a share of the limit asked, and its mechanism;
+//   serve    each concurrency's p50 over the same run's parallel fork+exec p50, and the fork+exec
+//            rate over gaol serve's rate;
 //   micro    Google Benchmark JSON of gaol-micro-bench: each benchmark's time over the same run's
 //            floor/fork_exec_true.
 #pragma once
@@ -12,6 +14,7 @@
 
 #include "bench/harness/enforce.h"
 #include "bench/harness/report.h"
+#include "bench/harness/serve.h"
 #include "sandbox/common/error.h"
 
 namespace gaol::bench {
@@ -28,7 +31,7 @@ struct Change {
 };
 
 struct Comparison {
-  std::string kind;  // start, enforce, micro
+  std::string kind;  // start, enforce, serve, micro
   std::vector<Change> changes;
   bool Regressed() const;
 };
@@ -36,6 +39,7 @@ struct Comparison {
 // threshold: 0.10 is 10 % (a ratio's rise), or 10 points of the limit (an error share's rise).
 Comparison Compare(const StartReport& baseline, const StartReport& current, double threshold);
 Comparison Compare(const EnforceReport& baseline, const EnforceReport& current, double threshold);
+Comparison Compare(const ServeReport& baseline, const ServeReport& current, double threshold);
 // Both Google Benchmark JSON documents; an error when either lacks a measured floor.
 Result<Comparison> CompareMicro(const nlohmann::json& baseline, const nlohmann::json& current,
                                 double threshold);

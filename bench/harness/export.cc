@@ -33,6 +33,34 @@ std::shared_ptr<prometheus::Registry> StartRegistry(const StartReport& r) {
   return registry;
 }
 
+std::shared_ptr<prometheus::Registry> ServeRegistry(const ServeReport& r) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto& latency = BuildGauge()
+                      .Name("gaol_bench_serve_latency_seconds")
+                      .Help("Time of one POST /v1/run (or one fork+exec), by row and percentile")
+                      .Register(*registry);
+  auto& rate = BuildGauge()
+                   .Name("gaol_bench_serve_per_second")
+                   .Help("Requests (or fork+execs) completed per second, by row")
+                   .Register(*registry);
+  auto& ratio = BuildGauge()
+                    .Name("gaol_bench_serve_ratio_to_floor")
+                    .Help("A serve row's figure over the fork+exec row of the same concurrency")
+                    .Register(*registry);
+  for (const auto& row : r.rows) {
+    for (auto [p, v] : {std::pair{"p50", row.seconds.p50}, std::pair{"p90", row.seconds.p90},
+                        std::pair{"p99", row.seconds.p99}}) {
+      latency.Add({{"percentile", p}, {"row", row.name}}).Set(v);
+    }
+    rate.Add({{"row", row.name}}).Set(row.per_second);
+    for (auto [figure, v] : {std::pair{"p50", row.ratio_p50}, std::pair{"p99", row.ratio_p99},
+                             std::pair{"throughput", row.ratio_throughput}}) {
+      if (v) ratio.Add({{"figure", figure}, {"row", row.name}}).Set(*v);
+    }
+  }
+  return registry;
+}
+
 std::shared_ptr<prometheus::Registry> EnforceRegistry(const EnforceReport& r) {
   auto registry = std::make_shared<prometheus::Registry>();
   auto& asked = BuildGauge()
@@ -63,6 +91,10 @@ std::string StartExposition(const StartReport& r) {
   return metrics::TextExposition(*StartRegistry(r));
 }
 
+std::string ServeExposition(const ServeReport& r) {
+  return metrics::TextExposition(*ServeRegistry(r));
+}
+
 std::string EnforceExposition(const EnforceReport& r) {
   return metrics::TextExposition(*EnforceRegistry(r));
 }
@@ -84,6 +116,10 @@ Status Export(const std::shared_ptr<prometheus::Registry>& registry, const std::
 
 Status ExportStart(const StartReport& r, const std::string& textfile, const std::string& push_url) {
   return Export(StartRegistry(r), textfile, push_url);
+}
+
+Status ExportServe(const ServeReport& r, const std::string& textfile, const std::string& push_url) {
+  return Export(ServeRegistry(r), textfile, push_url);
 }
 
 Status ExportEnforce(const EnforceReport& r, const std::string& textfile,

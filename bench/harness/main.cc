@@ -13,6 +13,7 @@
 #include "bench/harness/export.h"
 #include "bench/harness/plot.h"
 #include "bench/harness/report.h"
+#include "bench/harness/serve.h"
 #include "bench/harness/start.h"
 #include "bench/harness/workload.h"
 #include "sandbox/cli/metrics_export.h"
@@ -67,6 +68,8 @@ gaol::Result<nlohmann::json> Load(const std::string& path) {
 struct Args {
   gaol::bench::StartOptions start;
   gaol::bench::EnforceOptions enforce;
+  gaol::bench::ServeOptions serve;
+  std::string concurrency = "1,2,4,8";
   Outputs outputs;
   std::string cgroup_parent, plot_dir;
   bool quick = false;
@@ -106,11 +109,33 @@ CLI::App* AddEnforce(CLI::App& app, Args& a) {
   return cmd;
 }
 
+CLI::App* AddServe(CLI::App& app, Args& a) {
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Latency and throughput of gaol serve's POST /v1/run beside parallel fork+exec of the same "
+      "job, at several concurrencies");
+  cmd->add_option("--rounds", a.serve.rounds, "Interleaved rounds (each row once per round)")
+      ->capture_default_str();
+  cmd->add_option("--requests", a.serve.requests, "Requests per client and round")
+      ->capture_default_str();
+  cmd->add_option("--concurrency", a.concurrency, "Clients at once, one row each")
+      ->type_name("LIST")
+      ->capture_default_str();
+  cmd->add_flag("--quick", a.quick, "3 rounds of 5: a smoke test, not a figure");
+  AddOutputOptions(*cmd, a.outputs);
+  cmd->add_option("--plot", a.plot_dir, "Draw DIR/serve-latency.svg, a CDF per row (gnuplot)")
+      ->type_name("DIR");
+  cmd->add_option("--cgroup-parent", a.cgroup_parent,
+                  "A delegated cgroup v2 directory, for the server's job leaves");
+  cmd->add_option("--gaol", a.serve.gaol, "The gaol binary to measure [the one beside this]");
+  return cmd;
+}
+
 CLI::App* AddCompare(CLI::App& app, Args& a) {
   CLI::App* cmd = app.add_subcommand(
       "compare", "Each figure's change from BASELINE to CURRENT; exit 1 past the threshold");
   cmd->add_option("BASELINE", a.baseline,
-                  "A gaol.bench/v1 start or enforce report, or gaol-micro-bench's JSON "
+                  "A gaol.bench/v1 start, enforce or serve report, or gaol-micro-bench's JSON "
                   "(--benchmark_out)")
       ->required();
   cmd->add_option("CURRENT", a.current, "A report of the same kind")->required();
@@ -174,21 +199,52 @@ int Enforce(Args& a) {
   return Publish(*report, a, gaol::bench::PlotEnforce, gaol::bench::ExportEnforce);
 }
 
-int Start(Args& a) {
-  gaol::bench::StartOptions& o = a.start;
-  if (a.quick) o.rounds = 30;
-  if (o.rounds == 0) return Usage("--rounds `0`: expected at least 1");
-  if (a.cpu >= 0) o.cpu = a.cpu;
+// start and serve: the common checks, a scratch directory for the run (a crun bundle, the
+// server's jobs), the measurement, then Publish.
+template <typename Options, typename Report>
+int Measure(Options& o, const Args& a, gaol::Result<Report> (*run)(const Options&),
+            gaol::Status (*plot)(const Report&, const std::string&),
+            gaol::Status (*to_metrics)(const Report&, const std::string&, const std::string&)) {
   if (std::string bad = CheckCommon(o.gaol, a); !bad.empty()) return Usage(bad);
   o.cgroup_parent = a.cgroup_parent;
   o.progress = isatty(2);
   char dir[] = "/tmp/gaol-bench-XXXXXX";
   if (!mkdtemp(dir)) return Usage(std::string("mkdtemp: ") + std::strerror(errno));
   o.work_dir = dir;
-  auto report = gaol::bench::RunStart(o);
+  auto report = run(o);
   std::system(("rm -rf '" + std::string(dir) + "'").c_str());
   if (!report) return Usage(report.error().Message());
-  return Publish(*report, a, gaol::bench::PlotStart, gaol::bench::ExportStart);
+  return Publish(*report, a, plot, to_metrics);
+}
+
+int Serve(Args& a) {
+  gaol::bench::ServeOptions& o = a.serve;
+  if (a.quick) {
+    o.rounds = 3;
+    o.requests = 5;
+  }
+  if (o.rounds == 0) return Usage("--rounds `0`: expected at least 1");
+  if (o.requests == 0) return Usage("--requests `0`: expected at least 1");
+  o.concurrency.clear();
+  std::stringstream list(a.concurrency);
+  for (std::string item; std::getline(list, item, ',');) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(item.c_str(), &end, 10);
+    if (item.empty() || *end != 0 || n == 0 || n > 256) {
+      return Usage("--concurrency `" + a.concurrency +
+                   "`: expected a list of client counts from 1 to 256, such as 1,2,4,8");
+    }
+    o.concurrency.push_back(static_cast<unsigned>(n));
+  }
+  return Measure(o, a, gaol::bench::RunServe, gaol::bench::PlotServe, gaol::bench::ExportServe);
+}
+
+int Start(Args& a) {
+  gaol::bench::StartOptions& o = a.start;
+  if (a.quick) o.rounds = 30;
+  if (o.rounds == 0) return Usage("--rounds `0`: expected at least 1");
+  if (a.cpu >= 0) o.cpu = a.cpu;
+  return Measure(o, a, gaol::bench::RunStart, gaol::bench::PlotStart, gaol::bench::ExportStart);
 }
 
 }  // namespace
@@ -204,6 +260,7 @@ int main(int argc, char** argv) {
   Args args;
   CLI::App* start = AddStart(app, args);
   CLI::App* enforce = AddEnforce(app, args);
+  CLI::App* serve = AddServe(app, args);
   CLI::App* compare = AddCompare(app, args);
   try {
     app.parse(argc, argv);
@@ -215,5 +272,6 @@ int main(int argc, char** argv) {
   if (compare->parsed()) return Compare(args);
   if (enforce->parsed()) return Enforce(args);
   if (start->parsed()) return Start(args);
-  return Usage("expected a subcommand: start, enforce or compare");
+  if (serve->parsed()) return Serve(args);
+  return Usage("expected a subcommand: start, enforce, serve or compare");
 }

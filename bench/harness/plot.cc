@@ -49,40 +49,59 @@ Status PrepareDir(const std::string& dir) {
   return {};
 }
 
-}  // namespace
-
-Status PlotStart(const StartReport& r, const std::string& dir) {
+// DIR/STEM.svg: the CDF of each row's samples, on a log scale of milliseconds.
+Status PlotCdf(const std::string& dir, const std::string& stem, const std::string& title,
+               const std::string& xlabel,
+               const std::vector<std::pair<std::string, const std::vector<double>*>>& rows) {
   if (auto s = PrepareDir(dir); !s) return s;
-  std::string data = dir + "/start-latency.dat", script = dir + "/start-latency.gp";
+  std::string data = dir + "/" + stem + ".dat", script = dir + "/" + stem + ".gp";
   std::ofstream dat(data);
   std::vector<std::string> plots;
   int block = 0;
-  for (const auto& row : r.rows) {
-    if (row.samples.empty()) continue;
-    std::vector<double> sorted = row.samples;
+  for (const auto& [name, samples] : rows) {
+    if (samples->empty()) continue;
+    std::vector<double> sorted = *samples;
     std::sort(sorted.begin(), sorted.end());
-    dat << "# " << row.name << "\n";
+    dat << "# " << name << "\n";
     for (std::size_t i = 0; i < sorted.size(); ++i) {
       dat << fmt::format("{:.6f} {:.6f}\n", sorted[i] * 1e3,
                          static_cast<double>(i + 1) / static_cast<double>(sorted.size()));
     }
     dat << "\n\n";
     plots.push_back(fmt::format("{} index {} using 1:2 with steps lw 2 title {}", Quote(data),
-                                block++, Quote(row.name)));
+                                block++, Quote(name)));
   }
   dat.close();
   std::ofstream gp(script);
   gp << "set terminal svg size 1100,650 dynamic background '#ffffff' font 'sans,12'\n"
-     << "set output " << Quote(dir + "/start-latency.svg") << "\n"
-     << "set title "
-     << Quote(fmt::format("Start latency of a no-op job ({} rounds, interleaved; {})", r.rounds,
-                          r.host.user))
-     << "\n"
-     << "set xlabel 'milliseconds from spawn to exit (log scale)'\nset ylabel 'fraction of runs'\n"
+     << "set output " << Quote(dir + "/" + stem + ".svg") << "\n"
+     << "set title " << Quote(title) << "\n"
+     << "set xlabel " << Quote(xlabel) << "\nset ylabel 'fraction of runs'\n"
      << "set logscale x\nset grid\nset key right bottom\nset yrange [0:1]\n"
      << "plot " << fmt::format("{}", fmt::join(plots, ", \\\n     ")) << "\n";
   gp.close();
   return Gnuplot(script);
+}
+
+}  // namespace
+
+Status PlotStart(const StartReport& r, const std::string& dir) {
+  std::vector<std::pair<std::string, const std::vector<double>*>> rows;
+  for (const auto& row : r.rows) rows.emplace_back(row.name, &row.samples);
+  return PlotCdf(dir, "start-latency",
+                 fmt::format("Start latency of a no-op job ({} rounds, interleaved; {})", r.rounds,
+                             r.host.user),
+                 "milliseconds from spawn to exit (log scale)", rows);
+}
+
+Status PlotServe(const ServeReport& r, const std::string& dir) {
+  std::vector<std::pair<std::string, const std::vector<double>*>> rows;
+  for (const auto& row : r.rows) rows.emplace_back(row.name, &row.samples);
+  return PlotCdf(dir, "serve-latency",
+                 fmt::format("POST /v1/run of a no-op job beside parallel fork+exec ({} rounds of "
+                             "{}, interleaved; {})",
+                             r.rounds, r.requests, r.host.user),
+                 "milliseconds per request (log scale)", rows);
 }
 
 Status PlotEnforce(const EnforceReport& r, const std::string& dir) {

@@ -52,11 +52,6 @@ std::string Turbo() {
 
 json Optional(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-json SummaryJson(const Summary& s) {
-  return {{"n", s.n},     {"min", s.min}, {"p50", s.p50},  {"p90", s.p90},
-          {"p99", s.p99}, {"max", s.max}, {"mean", s.mean}};
-}
-
 std::string Ms(double seconds) { return fmt::format("{:.2f}", seconds * 1e3); }
 std::string Times(const std::optional<double>& r) { return r ? fmt::format("{:.2f}", *r) : "-"; }
 
@@ -81,6 +76,23 @@ Host DescribeHost() {
   return h;
 }
 
+json ToJson(const Summary& s) {
+  return {{"n", s.n},     {"min", s.min}, {"p50", s.p50},  {"p90", s.p90},
+          {"p99", s.p99}, {"max", s.max}, {"mean", s.mean}};
+}
+
+Summary SummaryFromJson(const json& s) {
+  return {s.at("n"), s.at("min"), s.at("p50"), s.at("p90"), s.at("p99"), s.at("max"), s.at("mean")};
+}
+
+void ShowProgress(std::size_t done, std::size_t total) {
+  int width = 40;
+  auto filled = static_cast<int>(width * done / total);
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu rounds", std::string(filled, '#').c_str(),
+               std::string(width - filled, ' ').c_str(), done, total);
+  if (done == total) std::fprintf(stderr, "\n");
+}
+
 json ToJson(const Host& h) {
   return {{"kernel", h.kernel},
           {"cpu_model", h.cpu_model},
@@ -100,7 +112,7 @@ json ToJson(const StartReport& r) {
     json j = {{"name", row.name},
               {"tool", row.tool},
               {"command", row.command},
-              {"seconds", SummaryJson(row.seconds)},
+              {"seconds", ToJson(row.seconds)},
               {"samples_seconds", row.samples},
               {"ratio_to_floor", Optional(row.ratio_to_floor)},
               {"ratio_to_bwrap", Optional(row.ratio_to_bwrap)},
@@ -141,9 +153,7 @@ Result<StartReport> StartReportFromJson(const json& j) {
       out.name = row.at("name");
       out.tool = row.at("tool");
       out.command = row.at("command").get<std::vector<std::string>>();
-      const json& s = row.at("seconds");
-      out.seconds = {s.at("n"),   s.at("min"), s.at("p50"), s.at("p90"),
-                     s.at("p99"), s.at("max"), s.at("mean")};
+      out.seconds = SummaryFromJson(row.at("seconds"));
       out.samples = row.value("samples_seconds", std::vector<double>{});
       if (!row.at("ratio_to_floor").is_null()) out.ratio_to_floor = row.at("ratio_to_floor");
       if (!row.at("ratio_to_bwrap").is_null()) out.ratio_to_bwrap = row.at("ratio_to_bwrap");

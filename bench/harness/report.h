@@ -43,6 +43,11 @@ struct StartReport {
 };
 
 nlohmann::json ToJson(const Host& host);
+// A row's distribution, as every kind of report writes it; the reader throws as HostFromJson.
+nlohmann::json ToJson(const Summary& summary);
+Summary SummaryFromJson(const nlohmann::json& json);
+// The progress bar on stderr: "[####    ] done/total rounds", a newline at the end.
+void ShowProgress(std::size_t done, std::size_t total);
 // Throws nlohmann::json::exception on a missing or mistyped field (the callers catch it).
 Host HostFromJson(const nlohmann::json& json);
 nlohmann::json ToJson(const StartReport& report);

@@ -253,14 +253,8 @@ Result<StartReport> RunStart(const StartOptions& o) {
       Sample s = RunOnce(report.rows[i].command, false);
       if (round >= kWarmup && s.status == 0) samples[i].push_back(s.seconds);
     }
-    if (o.progress) {
-      int width = 40;
-      auto done = static_cast<int>(width * (round + 1) / total);
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu rounds", std::string(done, '#').c_str(),
-                   std::string(width - done, ' ').c_str(), round + 1, total);
-    }
+    if (o.progress) ShowProgress(round + 1, total);
   }
-  if (o.progress) std::fprintf(stderr, "\n");
   report.rounds = o.rounds;
   const Row* floor = nullptr;
   const Row* bwrap = nullptr;

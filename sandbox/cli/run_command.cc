@@ -136,6 +136,9 @@ int RunCommand(const CLI::App& run, const RunFlags& f) {
             .value());
   }
   caller.stop_timeout_seconds = *stop;
+  // gaol exits right after the result: PID 1's exit and the namespaces' teardown (≈0.25 ms) need
+  // not hold up the caller (bwrap does not wait for it either). See CallerStdio.
+  caller.wait_for_teardown = false;
   std::optional<ResultFile> result_file;
   if (!f.result_path.empty() && f.result_path != "-") {
     auto opened = ResultFile::Open(f.result_path);

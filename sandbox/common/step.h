@@ -33,6 +33,7 @@ enum class Step : std::uint8_t {
   kExec,        // job: execve
   kSupervise,   // parent: the io_uring loop
   kCollect,     // parent: reap, rusage, verdict
+  kTeardown,    // parent: PID 1's own exit, in which the kernel tears the namespaces down
   kCleanup,     // parent: nothing left behind
   kCount,
 };
@@ -40,10 +41,10 @@ enum class Step : std::uint8_t {
 inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
 
 inline constexpr std::string_view kStepNames[] = {
-    "validate", "systemd_scope", "plan",   "open_io",    "cgroup",  "clone",
-    "id_map",   "fds",           "mounts", "pivot_root", "network", "hostname",
-    "session",  "no_new_privs",  "init",   "apparmor",   "caps",    "landlock",
-    "rlimits",  "seccomp",       "exec",   "supervise",  "collect", "cleanup",
+    "validate",  "systemd_scope", "plan",       "open_io",  "cgroup",   "clone",   "id_map",
+    "fds",       "mounts",        "pivot_root", "network",  "hostname", "session", "no_new_privs",
+    "init",      "apparmor",      "caps",       "landlock", "rlimits",  "seccomp", "exec",
+    "supervise", "collect",       "teardown",   "cleanup",
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 

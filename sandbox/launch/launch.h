@@ -36,6 +36,12 @@ class OwnedChild {
   int Signal(int sig) const;
   // wait4 on the exited child; the child is no longer owned afterwards.
   Result<int> Reap(struct rusage* usage);
+  // Neither killed nor reaped: a PID 1 that reported the job's end and is on its way out, left to
+  // whoever reaps this process's children once it exits.
+  void Release() {
+    pid_ = -1;
+    pidfd_.Reset();
+  }
 
  private:
   void KillAndReap();

@@ -96,7 +96,12 @@ class Loop {
   void WatchListener(UniqueFd fd);
   void OnSeccompNotify(int res);
   void Dispatch(Source source, int res);
-  bool Done() const { return exited_ && !out_.open && !err_.open && !report_open_; }
+  // PID 1's kExit is the end: it has reaped every process of the job, and what remains is its own
+  // exit and the namespaces' teardown, which the caller waits for (or not) after the verdict.
+  bool Ended() const { return exited_ || exit_reported_; }
+  bool Done() const {
+    return Ended() && !out_.open && !err_.open && (exit_reported_ || !report_open_);
+  }
   bool Writing() const { return out_.pending > 0 || err_.pending > 0; }
 
   const SuperviseRequest& req_;
@@ -110,6 +115,7 @@ class Loop {
   UniqueFd listener_;  // the job's seccomp listener, once PID 1 has passed it
   bool report_open_ = false;
   bool exited_ = false;
+  bool exit_reported_ = false;
   bool killed_ = false;
   bool stop_armed_ = false;
   __kernel_timespec stop_ts_ = {};
@@ -142,7 +148,7 @@ void Loop::ArmDeadline(Source source, __kernel_timespec* ts, unsigned flags) {
 }
 
 void Loop::Kill() {
-  if (killed_ || exited_) return;
+  if (killed_ || Ended()) return;
   killed_ = true;
   // SIGKILL to a pid namespace's init takes every process of the namespace with it.
   PidfdSendSignal(req_.pidfd, SIGKILL);
@@ -227,6 +233,13 @@ void Loop::OnReport(int res) {
     return;
   }
   outcome_.reports.push_back(incoming_);
+  if (incoming_.kind == ChildReport::kExit && !Ended()) {
+    exit_reported_ = true;
+    outcome_.exit_ns = MonotonicNs();
+    drain_ts_.tv_nsec = kDrainNs;
+    ArmDeadline(kDrainDeadline, &drain_ts_, 0);
+    return;  // nothing follows kExit
+  }
   if (incoming_.kind == ChildReport::kReady && req_.wall_time_limit_seconds) {
     // The wall clock starts at the job's execve, not at gaol's own set-up.
     deadline_ns_ = incoming_.exec_ns +
@@ -280,7 +293,7 @@ void Loop::OnSeccompNotify(int res) {
   if (res < 0 || !(res & POLLIN)) return;  // POLLHUP: every process of the job is gone
   seccomp_notif n = {};
   if (ioctl(listener_.Get(), SECCOMP_IOCTL_NOTIF_RECV, &n) == 0) {
-    if (!outcome_.seccomp_violation && !killed_ && !exited_) {
+    if (!outcome_.seccomp_violation && !killed_ && !Ended()) {
       outcome_.seccomp_violation = SuperviseOutcome::SeccompViolation{n.data.arch, n.data.nr};
     }
     if (n.pid > 0 && ioctl(listener_.Get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id) == 0) {
@@ -296,7 +309,7 @@ void Loop::OnSeccompNotify(int res) {
 // CPU time accrues at most `cpus` seconds per wall second: waiting (limit - used) / cpus cannot
 // miss the limit by more than the last wait, which shrinks to 1 ms near the limit.
 void Loop::CheckCpu() {
-  if (exited_ || killed_) return;
+  if (Ended() || killed_) return;
   auto used = cgroup::ReadUsageUsec(req_.cpu_stat_fd);
   auto limit = static_cast<std::uint64_t>(std::llround(*req_.time_limit_seconds * 1e6));
   if (used && *used >= limit) {
@@ -314,7 +327,7 @@ void Loop::CheckCpu() {
 }
 
 void Loop::SampleMemory() {
-  if (exited_) return;
+  if (Ended()) return;
   char buf[32];
   ssize_t n = pread(req_.memory_current_fd, buf, sizeof(buf) - 1, 0);
   if (n > 0) {
@@ -329,10 +342,12 @@ void Loop::SampleMemory() {
 void Loop::Dispatch(Source source, int res) {
   switch (source) {
     case kPid:
+      if (!Ended()) {
+        outcome_.exit_ns = MonotonicNs();
+        drain_ts_.tv_nsec = kDrainNs;
+        ArmDeadline(kDrainDeadline, &drain_ts_, 0);
+      }
       exited_ = true;
-      outcome_.exit_ns = MonotonicNs();
-      drain_ts_.tv_nsec = kDrainNs;
-      ArmDeadline(kDrainDeadline, &drain_ts_, 0);
       break;
     case kStdout:
       OnOutput(out_, res);
@@ -350,7 +365,7 @@ void Loop::Dispatch(Source source, int res) {
       OnReport(res);
       break;
     case kSignal:
-      if (res == static_cast<int>(sizeof(siginfo_)) && !exited_) {
+      if (res == static_cast<int>(sizeof(siginfo_)) && !Ended()) {
         // PID 1 passes it on to every process of the sandbox. The job gets a grace period to
         // end, from the first stop signal on; then the sandbox is killed.
         PidfdSendSignal(req_.pidfd, static_cast<int>(siginfo_.ssi_signo));
@@ -365,7 +380,7 @@ void Loop::Dispatch(Source source, int res) {
       if (res > 0 || res == -EINTR) Read(kSignal, req_.signal_fd, &siginfo_, sizeof(siginfo_));
       break;
     case kWallDeadline:
-      if (res == -ETIME && !exited_) {
+      if (res == -ETIME && !Ended()) {
         outcome_.wall_time_exceeded = true;
         outcome_.kill_latency_ns = MonotonicNs() - deadline_ns_;
         Kill();
@@ -384,14 +399,14 @@ void Loop::Dispatch(Source source, int res) {
       if (res == -ETIME) drained_ = true;
       break;
     case kStopDeadline:
-      if (res == -ETIME && !exited_) {
+      if (res == -ETIME && !Ended()) {
         outcome_.stop_escalated = true;
         Kill();
       }
       break;
     case kCancel:
       // Readable or hung up: whoever holds the other end (gaol serve) wants the job gone.
-      if (res > 0 && !exited_) {
+      if (res > 0 && !Ended()) {
         outcome_.cancelled = true;
         Kill();
       }

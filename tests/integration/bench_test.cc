@@ -132,6 +132,75 @@ TEST_CASE("bench: gaol bench start --quick measures every row, or says why not",
 
 namespace gaol::it {
 
+TEST_CASE("bench: gaol bench serve --quick measures each concurrency beside its floor", "[bench]") {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/serve.json";
+  Ran run = Gaol({"bench", "serve", "--quick", "--concurrency", "1,2", "--json", path, "--plot",
+                  dir + "/plots", "--metrics-textfile", dir + "/bench.prom"});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  auto report = nlohmann::json::parse(ReadText(path));
+  CHECK(report["schema"] == "gaol.bench/v1");
+  CHECK(report["kind"] == "serve");
+  CHECK(report["rounds"] == 3);
+  CHECK(report["requests"] == 5);
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : report["rows"]) rows[row["name"]] = row;
+  REQUIRE(rows.size() == 4);
+  for (const char* name :
+       {"fork+exec /bin/true, 1 at once (floor)", "POST /v1/run /bin/true, 1 client",
+        "fork+exec /bin/true, 2 at once (floor)", "POST /v1/run /bin/true, 2 clients"}) {
+    INFO(name);
+    REQUIRE(rows.count(name));
+    const auto& row = rows[name];
+    const auto& s = row["seconds"];
+    // Every request answered ok and timed: 3 rounds x 5 requests x the clients.
+    CHECK(s["n"] == 15 * row["concurrency"].get<int>());
+    CHECK(s["min"] > 0);
+    CHECK(s["min"] <= s["p50"]);
+    CHECK(s["p50"] <= s["p99"]);
+    CHECK(row["per_second"] > 0);
+    if (row["tool"] == "serve") {
+      // A job in a fresh sandbox costs more than a bare fork+exec, whatever the machine.
+      CHECK(row["ratio_p50"] > 1.0);
+      CHECK(row["ratio_throughput"] > 0);
+      CHECK(row["ratio_throughput"] < 1.0);
+    } else {
+      CHECK(row["ratio_p50"].is_null());
+    }
+  }
+  CHECK(ReadText(dir + "/plots/serve-latency.svg").find("POST /v1/run /bin/true, 2 clients") !=
+        std::string::npos);
+  std::string prom = ReadText(dir + "/bench.prom");
+  CHECK(prom.find("gaol_bench_serve_ratio_to_floor{figure=\"throughput\",row=\"POST /v1/run "
+                  "/bin/true, 1 client\"}") != std::string::npos);
+  CHECK(std::system(("promtool check metrics < " + dir + "/bench.prom >/dev/null 2>&1").c_str()) ==
+        0);
+  // The server is gone with the run: nothing of it or its jobs left.
+  CHECK(TakeLeftovers().processes.empty());
+
+  // compare: against itself no regression; a doctored slower throughput is one.
+  CHECK(Gaol({"bench", "compare", path, path}).status == 0);
+  for (auto& row : report["rows"]) {
+    if (row["tool"] == "serve") row["ratio_throughput"] = row["ratio_throughput"].get<double>() / 2;
+  }
+  std::ofstream(dir + "/slower.json") << report.dump();
+  Ran slower = Gaol({"bench", "compare", path, dir + "/slower.json"});
+  CHECK(slower.status == 1);
+  CHECK(slower.out.find("floor rate/rate") != std::string::npos);
+  CHECK(slower.out.find("REGRESSION") != std::string::npos);
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"--concurrency", "0"}, {"--concurrency", "1,x"}, {"--requests", "0"}}) {
+    std::vector<std::string> args = {"bench", "serve"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    Ran refused = Gaol(args);
+    INFO(bad[0] << " " << bad[1]);
+    CHECK(refused.status == 125);
+    CHECK(refused.err.find(bad[0]) != std::string::npos);
+  }
+  RemoveTree(dir);
+}
+
 TEST_CASE("bench: gaol bench enforce --quick names every limit's mechanism", "[bench]") {
   std::string dir = MakeTempDir();
   std::string path = dir + "/enforce.json";

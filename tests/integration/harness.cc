@@ -165,7 +165,9 @@ GaolRun RunProbe(const std::vector<std::string>& flags,
   return RunGaol(args);
 }
 
-Leftovers TakeLeftovers() {
+namespace {
+
+Leftovers TakeLeftoversOnce() {
   Leftovers left;
   std::string self = std::to_string(getpid());
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
@@ -186,6 +188,20 @@ Leftovers TakeLeftovers() {
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
     (void)entry;
     ++left.fds;
+  }
+  return left;
+}
+
+}  // namespace
+
+// gaol run exits once PID 1 has reported the job's end (every process of the job reaped), not
+// after PID 1's own exit, in which the kernel tears its namespaces down: that PID 1 may still be
+// seen for a moment. Gone within two seconds, it was not left running.
+Leftovers TakeLeftovers() {
+  Leftovers left = TakeLeftoversOnce();
+  for (int i = 0; i < 200 && (!left.processes.empty() || !left.children.empty()); ++i) {
+    usleep(10'000);
+    left = TakeLeftoversOnce();
   }
   return left;
 }

@@ -289,3 +289,61 @@ TEST_CASE("Bench: compare judges Google Benchmark JSON by ratios to its floor", 
   REQUIRE_FALSE(mixed);
   CHECK(mixed.error().Message().find("same kind") != std::string::npos);
 }
+
+namespace {
+
+gaol::bench::ServeReport Serve(double p50_ratio, double rate_ratio) {
+  gaol::bench::ServeReport r;
+  r.host = gaol::bench::DescribeHost();
+  r.rounds = 3;
+  r.requests = 5;
+  r.server = {"gaol", "serve"};
+  gaol::bench::ServeRow floor;
+  floor.name = "fork+exec /bin/true, 1 at once (floor)";
+  floor.tool = "floor";
+  floor.seconds = gaol::bench::Summarise({0.0005, 0.0006});
+  floor.per_second = 2000;
+  gaol::bench::ServeRow serve;
+  serve.name = "POST /v1/run /bin/true, 1 client";
+  serve.tool = "serve";
+  serve.seconds = gaol::bench::Summarise({0.003, 0.004});
+  serve.per_second = 2000 * rate_ratio;
+  serve.ratio_p50 = p50_ratio;
+  serve.ratio_p99 = p50_ratio * 2;
+  serve.ratio_throughput = rate_ratio;
+  r.rows = {floor, serve};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("Bench: a serve report round-trips and compare judges latency and throughput",
+          "[bench]") {
+  auto base = Serve(6.0, 0.2);
+  auto json = gaol::bench::ToJson(base);
+  CHECK(json["kind"] == "serve");
+  auto back = gaol::bench::ServeReportFromJson(json);
+  REQUIRE(back);
+  CHECK(gaol::bench::ToJson(*back) == json);
+  CHECK(back->rows[0].ratio_p50 == std::nullopt);
+  json.erase("requests");
+  CHECK_FALSE(gaol::bench::ServeReportFromJson(json));
+  CHECK(gaol::bench::FormatTable(base).find("POST /v1/run /bin/true, 1 client") !=
+        std::string::npos);
+  // Only the serve rows are judged, each on its p50 ratio and its throughput ratio.
+  auto same = gaol::bench::Compare(base, Serve(6.0, 0.2), 0.10);
+  CHECK_FALSE(same.Regressed());
+  REQUIRE(same.changes.size() == 2);
+  CHECK(same.changes[0].name == "POST /v1/run /bin/true, 1 client p50/floor");
+  CHECK(same.changes[1].name == "POST /v1/run /bin/true, 1 client floor rate/rate");
+  CHECK(gaol::bench::Compare(base, Serve(6.9, 0.2), 0.10).Regressed());   // 15 % slower
+  CHECK(gaol::bench::Compare(base, Serve(6.0, 0.17), 0.10).Regressed());  // 15 % fewer per second
+  CHECK_FALSE(gaol::bench::Compare(base, Serve(2.0, 0.5), 0.10).Regressed());  // faster
+  // CompareDocuments reads the kind, and refuses a serve report against a start one.
+  auto docs = gaol::bench::CompareDocuments(gaol::bench::ToJson(base),
+                                            gaol::bench::ToJson(Serve(6.9, 0.2)), 0.10);
+  REQUIRE(docs);
+  CHECK(docs->Regressed());
+  CHECK_FALSE(gaol::bench::CompareDocuments(gaol::bench::ToJson(base),
+                                            gaol::bench::ToJson(Report({{"floor", 0.001}})), 0.1));
+}

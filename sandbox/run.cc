@@ -385,6 +385,10 @@ std::string HintFor(const Error& error) {
            "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, or Ubuntu's "
            "kernel.apparmor_restrict_unprivileged_userns)";
   }
+  if (error.step == Step::kNetwork && error.err == ENOSPC) {
+    return "the limit on network namespaces is reached (sysctl user.max_net_namespaces, here or "
+           "in an enclosing user namespace); --network host shares the host's instead";
+  }
   if (error.err == EMFILE) {
     return "too many open files: raise the open-file limit (ulimit -n; gaol raises a soft limit "
            "up to the hard one itself)";

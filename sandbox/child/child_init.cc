@@ -19,8 +19,8 @@
 #include <cerrno>
 #include <cstddef>
 
-#include "netns/netns.h"
 #include "sandbox/caps/caps.h"
+#include "sandbox/common/fd_passing.h"
 #include "sandbox/common/reap.h"
 #include "sandbox/io/job_fds.h"
 #include "sandbox/lsm/landlock.h"
@@ -106,10 +106,46 @@ bool EnterRoot(ChildContext& ctx, ChildReport& report) noexcept {
   return EnterRootInChild(*ctx.plan, ctx.rootfs, report);
 }
 
+// The network namespace gaol made beside this process while it built the root (launch.cc,
+// HandOverNetwork), lo already up: received on the sync socket and joined.
 bool SetUpNetwork(ChildContext& ctx, ChildReport& report) noexcept {
-  if (!ctx.plan->bring_up_lo) return true;
-  int err = netns::BringUpLoopbackInChild();
-  return err == 0 || ChildFail(report, Step::kNetwork, err, "bring up `lo` (RTM_NEWLINK)");
+  if (!(ctx.plan->clone_flags & CLONE_NEWNET)) return true;
+  NetworkHandover handover;
+  int netns = -1;
+  std::size_t passed = 0;
+  ssize_t n = ReceiveWithFds(kSyncFd, &handover, sizeof(handover), &netns, 1, &passed);
+  int err = errno;
+  close(kSyncFd);
+  if (n != static_cast<ssize_t>(sizeof(handover))) {
+    if (netns >= 0) close(netns);
+    return ChildFail(report, Step::kNetwork, n < 0 ? err : EPIPE,
+                     "receive the network namespace from gaol");
+  }
+  if (handover.err != 0 || netns < 0) {
+    const char* what = "make the network namespace";
+    switch (handover.what) {
+      case NetworkHandover::kJoinUserns:
+        what = "join the sandbox's user namespace (setns) to make its network namespace";
+        break;
+      case NetworkHandover::kUnshare:
+        what = "make the network namespace (unshare CLONE_NEWNET)";
+        break;
+      case NetworkHandover::kLoopback:
+        what = "bring up `lo` (RTM_NEWLINK)";
+        break;
+      case NetworkHandover::kDescriptor:
+        what = "take a descriptor of the network namespace (SIOCGSKNS)";
+        break;
+      default:
+        break;
+    }
+    if (netns >= 0) close(netns);
+    return ChildFail(report, Step::kNetwork, handover.err, "%s", what);
+  }
+  bool joined = setns(netns, CLONE_NEWNET) == 0;
+  err = errno;
+  close(netns);
+  return joined || ChildFail(report, Step::kNetwork, err, "join the network namespace (setns)");
 }
 
 bool SetHostname(ChildContext& ctx, ChildReport& report) noexcept {
@@ -153,8 +189,8 @@ bool SetRlimits(ChildContext& ctx, ChildReport& report) noexcept {
 // The order is the security argument: the root is built and entered, the network and hostname
 // set while PID 1 still holds its namespace capabilities; no_new_privs comes before the job.
 constexpr ChildStep kInitSteps[] = {
-    {Step::kMounts, BuildRoot},     {Step::kPivotRoot, EnterRoot}, {Step::kNetwork, SetUpNetwork},
-    {Step::kHostname, SetHostname}, {Step::kSession, NewSession},  {Step::kNoNewPrivs, NoNewPrivs},
+    {Step::kMounts, BuildRoot},     {Step::kNetwork, SetUpNetwork}, {Step::kPivotRoot, EnterRoot},
+    {Step::kHostname, SetHostname}, {Step::kSession, NewSession},   {Step::kNoNewPrivs, NoNewPrivs},
 };
 bool DropCaps(ChildContext& ctx, ChildReport& report) noexcept {
   const char* what = "";
@@ -199,7 +235,7 @@ constexpr ChildStep kJobSteps[] = {{Step::kAppArmor, ChangeOnExec},
                                    {Step::kCaps, DropCaps},
                                    {Step::kLandlock, ApplyLandlock},
                                    {Step::kRlimits, SetRlimits}};
-constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kPivotRoot,  Step::kNetwork,
+constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kNetwork,    Step::kPivotRoot,
                                Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
 constexpr Step kJobOrder[] = {Step::kAppArmor, Step::kCaps,    Step::kLandlock,
                               Step::kRlimits,  Step::kSeccomp, Step::kExec};
@@ -531,7 +567,8 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
     n = read(kSyncFd, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(125);
-  close(kSyncFd);
+  // With a network namespace of its own, gaol sends it on this socket later (SetUpNetwork).
+  if (!(ctx.plan->clone_flags & CLONE_NEWNET)) close(kSyncFd);
   if (!RunSteps(kInitSteps, ctx, report)) Die(report, 125);
   start = MonotonicNs();
   if (!CheckFdsInChild(report)) Die(report, 125);

@@ -19,8 +19,8 @@ enum class Step : std::uint8_t {
   kIdMap,       // parent: uid_map, setgroups, gid_map; then release the child
   kFds,         // child: arrange fds 0-4, close every other one
   kMounts,      // child: build the new root on a tmpfs
+  kNetwork,     // child: join the network namespace gaol made meanwhile (lo up)
   kPivotRoot,   // child: pivot_root (or chroot) into it, detach the old root
-  kNetwork,     // child: bring lo up
   kHostname,    // child: sethostname
   kSession,     // child: setsid (no controlling terminal) and a fresh session keyring
   kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
@@ -41,10 +41,10 @@ enum class Step : std::uint8_t {
 inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
 
 inline constexpr std::string_view kStepNames[] = {
-    "validate",  "systemd_scope", "plan",       "open_io",  "cgroup",   "clone",   "id_map",
-    "fds",       "mounts",        "pivot_root", "network",  "hostname", "session", "no_new_privs",
-    "init",      "apparmor",      "caps",       "landlock", "rlimits",  "seccomp", "exec",
-    "supervise", "collect",       "teardown",   "cleanup",
+    "validate",  "systemd_scope", "plan",     "open_io",    "cgroup",   "clone",   "id_map",
+    "fds",       "mounts",        "network",  "pivot_root", "hostname", "session", "no_new_privs",
+    "init",      "apparmor",      "caps",     "landlock",   "rlimits",  "seccomp", "exec",
+    "supervise", "collect",       "teardown", "cleanup",
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "sandbox/common/fd_passing.h"
+
 namespace gaol {
 
 std::uint64_t MonotonicNs() noexcept {
@@ -43,20 +45,7 @@ void SendReportOn(int fd, const ChildReport& report) noexcept {
 void SendDescriptor(ChildReport& report, ChildReport::Kind kind, int fd) noexcept {
   std::uint32_t was = report.kind;
   report.kind = kind;
-  iovec iov = {&report, sizeof(report)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  while (sendmsg(kReportFd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
+  SendWithFds(kReportFd, &report, sizeof(report), &fd, 1);
   report.kind = was;
 }
 

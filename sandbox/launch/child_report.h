@@ -38,8 +38,16 @@ static_assert(sizeof(ChildReport) < 4096, "a report must be written atomically (
 
 // Fixed descriptors inside the sandbox, before the job's execve.
 inline constexpr int kReportFd = 3;  // CLOEXEC: the job's exec closes it
-inline constexpr int kSyncFd =
-    4;  // PID 1 writes "armed"; gaol answers once the ID maps are in place
+// PID 1 writes "armed"; gaol answers once the ID maps are in place, then (with a network namespace
+// of its own) sends a NetworkHandover with the namespace's descriptor.
+inline constexpr int kSyncFd = 4;
+
+// What gaol's network helper sends PID 1: err 0 and the namespace (SCM_RIGHTS), or what failed.
+struct NetworkHandover {
+  enum What : int { kNone, kHelper, kJoinUserns, kUnshare, kLoopback, kDescriptor };
+  int err = 0;
+  What what = kNone;
+};
 
 std::uint64_t MonotonicNs() noexcept;
 

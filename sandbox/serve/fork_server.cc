@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "sandbox/common/fd_passing.h"
 #include "sandbox/serve/runner.h"
 
 extern char** environ;
@@ -24,59 +25,6 @@ struct Reply {
   pid_t pid;
   int err;
 };
-
-// Sends `data` with up to three descriptors.
-bool SendWithFds(int sock, const void* data, std::size_t len, const int* fds, std::size_t nfds) {
-  iovec iov = {const_cast<void*>(data), len};
-  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
-  msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (nfds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-  }
-  ssize_t n;
-  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(len);
-}
-
-// Receives into `data`; the descriptors that came with it go to `fds` (CLOEXEC). Returns the
-// byte count, 0 at EOF, -1 on error.
-ssize_t ReceiveWithFds(int sock, void* data, std::size_t len, std::array<int, 3>& fds,
-                       std::size_t& nfds) {
-  iovec iov = {data, len};
-  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
-  msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  nfds = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (nfds < fds.size()) {
-        fds[nfds++] = fd;
-      } else {
-        close(fd);
-      }
-    }
-  }
-  return n;
-}
 
 }  // namespace
 
@@ -90,7 +38,7 @@ int ForkServerMain(int sock) {
     std::uint64_t seq = 0;
     std::array<int, 3> fds{};
     std::size_t nfds = 0;
-    ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds, nfds);
+    ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds.data(), fds.size(), &nfds);
     if (n <= 0) return 0;  // the server closed its end: done
     Reply reply = {-1, 0};
     if (nfds != 3) {
@@ -169,7 +117,7 @@ Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   Reply reply = {};
   std::array<int, 3> got{};
   std::size_t nfds = 0;
-  ssize_t n = ReceiveWithFds(sock_.Get(), &reply, sizeof reply, got, nfds);
+  ssize_t n = ReceiveWithFds(sock_.Get(), &reply, sizeof reply, got.data(), got.size(), &nfds);
   if (n != static_cast<ssize_t>(sizeof reply)) {
     for (std::size_t i = 0; i < nfds; ++i) close(got[i]);
     return Fail(Step::kClone, "the fork server ended while forking the job's runner", "",

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "sandbox/cgroup/cgroup.h"
+#include "sandbox/common/fd_passing.h"
 #include "sandbox/common/syscalls.h"
 #include "sandbox/common/unique_fd.h"
 
@@ -269,14 +270,8 @@ void Loop::ReadReport() {
 }
 
 UniqueFd Loop::TakeDescriptor() {
-  UniqueFd out;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&report_msg_); c; c = CMSG_NXTHDR(&report_msg_, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-    out.Reset(fd);
-  }
-  return out;
+  int fd = -1;
+  return UniqueFd(TakeFds(report_msg_, &fd, 1) == 1 ? fd : -1);
 }
 
 void Loop::WatchListener(UniqueFd fd) {

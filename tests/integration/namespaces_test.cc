@@ -1,6 +1,9 @@
 // What the job sees of its namespaces, as reported by the probe from inside.
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -116,4 +119,29 @@ TEST_CASE("capabilities: none kept by default, even for uid 0; --cap-add keeps o
                  .Probe();
     CHECK(p["cap_eff"] == "0000000000002000");  // bit 13: NET_RAW
   }
+}
+
+// gaol makes the network namespace beside PID 1 (launch.cc, HandOverNetwork), not with clone3: a
+// namespace that cannot be made is still one clear line naming the step, and status 125. Here a
+// user namespace whose limit of network namespaces is 0 (set by its own root) runs gaol.
+TEST_CASE("a network namespace that cannot be made is one clear set-up error", "[namespaces]") {
+  int err[2];
+  REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+  std::string script = "echo 0 > /proc/sys/user/max_net_namespaces && '" + gaol::it::GaolBin() +
+                       "' run -- /bin/true; echo \"gaol=$?\" >&2; '" + gaol::it::GaolBin() +
+                       "' run --network host -- /bin/true; echo \"host=$?\" >&2";
+  pid_t pid = gaol::it::Spawn({"unshare", "-Ur", "/bin/sh", "-c", script}, -1, err[1]);
+  close(err[1]);
+  std::string said = gaol::it::ReadToEnd(err[0]);
+  close(err[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  INFO(said);
+  CHECK(said.find("gaol: network: make the network namespace (unshare CLONE_NEWNET): No space "
+                  "left on device") != std::string::npos);
+  CHECK(said.find("gaol=125") != std::string::npos);
+  // Sharing the host's network needs no namespace of its own.
+  CHECK(said.find("host=0") != std::string::npos);
+  // One line from gaol, nothing more.
+  CHECK(std::count(said.begin(), said.end(), '\n') == 3);
 }

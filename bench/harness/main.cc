@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "workload") return gaol::bench::WorkloadMain(argc, argv);
   CLI::App app{
       "gaol bench: start latency side by side with the peers installed here, how exactly limits "
-      "hold, and regressions of both against a baseline (docs/BENCH.md)",
+      "hold, gaol serve beside fork+exec, and regressions against a baseline (docs/BENCH.md)",
       "gaol bench"};
   app.require_subcommand(1);
   Args args;

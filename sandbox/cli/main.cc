@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
                      "(gaol serve --help for its options)");
   app.add_subcommand("bench",
                      "Start latency side by side with bwrap, unshare, crun; how exactly limits "
-                     "hold; compare against a baseline (gaol bench --help)");
+                     "hold; gaol serve beside fork+exec; compare against a baseline (gaol bench "
+                     "--help)");
   CLI::App* profile = app.add_subcommand("profile", "The built-in seccomp profiles");
   profile->require_subcommand(1);
   profile->add_subcommand("list", "Name, default action and size of each built-in profile");

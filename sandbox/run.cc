@@ -291,6 +291,25 @@ Status MakeDescriptorRoom(Plan& plan) {
   return {};
 }
 
+// After the verdict: PID 1's own exit (the namespaces' teardown) when it reported first, what a
+// shared pid namespace left with gaol, and the leaf, which must be empty to go.
+Status TearDown(OwnedChild& init, bool reported, bool subreaper, std::optional<cgroup::Leaf>& leaf,
+                RunResult& result) {
+  if (reported) {
+    std::uint64_t t0 = MonotonicNs();
+    struct rusage usage = {};
+    if (auto status = init.Reap(&usage); !status) return tl::unexpected(status.error());
+    result.launch_steps[Step::kTeardown] = Seconds(MonotonicNs() - t0);
+  }
+  if (subreaper) KillAllDescendants();
+  if (leaf) {
+    std::uint64_t t0 = MonotonicNs();
+    if (auto s = leaf->Remove(); !s) return tl::unexpected(s.error());
+    result.launch_steps[Step::kCleanup] = Seconds(MonotonicNs() - t0);
+  }
+  return {};
+}
+
 Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
                           const CallerStdio& stdio, std::uint64_t start_ns,
                           LaunchObserver* observer, RunResult& result) {
@@ -357,18 +376,7 @@ Status LaunchAndSupervise(const JobSpec& spec, const Plan& plan, JobIo& io,
     launched->child.Release();
     return {};
   }
-  if (reported) {
-    std::uint64_t t0 = MonotonicNs();
-    if (auto status = launched->child.Reap(&usage); !status) return tl::unexpected(status.error());
-    result.launch_steps[Step::kTeardown] = Seconds(MonotonicNs() - t0);
-  }
-  if (subreaper) KillAllDescendants();
-  if (leaf) {
-    std::uint64_t t0 = MonotonicNs();
-    if (auto s = leaf->Remove(); !s) return tl::unexpected(s.error());
-    result.launch_steps[Step::kCleanup] = Seconds(MonotonicNs() - t0);
-  }
-  return {};
+  return TearDown(launched->child, reported, subreaper.has_value(), leaf, result);
 }
 
 }  // namespace

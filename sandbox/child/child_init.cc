@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <iterator>
 
 #include "sandbox/caps/caps.h"
 #include "sandbox/common/fd_passing.h"
@@ -106,6 +107,18 @@ bool EnterRoot(ChildContext& ctx, ChildReport& report) noexcept {
   return EnterRootInChild(*ctx.plan, ctx.rootfs, report);
 }
 
+// What failed in gaol's network helper, by NetworkHandover::What.
+constexpr const char* kHandoverFailures[] = {
+    "make the network namespace",
+    "start the network helper (clone)",
+    "join the sandbox's user namespace (setns) to make its network namespace",
+    "make the network namespace (unshare CLONE_NEWNET)",
+    "bring up `lo` (RTM_NEWLINK)",
+    "take a descriptor of the network namespace (SIOCGSKNS)",
+};
+static_assert(std::size(kHandoverFailures) == NetworkHandover::kDescriptor + 1,
+              "words for every NetworkHandover::What");
+
 // The network namespace gaol made beside this process while it built the root (launch.cc,
 // HandOverNetwork), lo already up: received on the sync socket and joined.
 bool SetUpNetwork(ChildContext& ctx, ChildReport& report) noexcept {
@@ -122,25 +135,10 @@ bool SetUpNetwork(ChildContext& ctx, ChildReport& report) noexcept {
                      "receive the network namespace from gaol");
   }
   if (handover.err != 0 || netns < 0) {
-    const char* what = "make the network namespace";
-    switch (handover.what) {
-      case NetworkHandover::kJoinUserns:
-        what = "join the sandbox's user namespace (setns) to make its network namespace";
-        break;
-      case NetworkHandover::kUnshare:
-        what = "make the network namespace (unshare CLONE_NEWNET)";
-        break;
-      case NetworkHandover::kLoopback:
-        what = "bring up `lo` (RTM_NEWLINK)";
-        break;
-      case NetworkHandover::kDescriptor:
-        what = "take a descriptor of the network namespace (SIOCGSKNS)";
-        break;
-      default:
-        break;
-    }
     if (netns >= 0) close(netns);
-    return ChildFail(report, Step::kNetwork, handover.err, "%s", what);
+    auto what = static_cast<std::size_t>(handover.what);
+    return ChildFail(report, Step::kNetwork, handover.err, "%s",
+                     kHandoverFailures[what < std::size(kHandoverFailures) ? what : 0]);
   }
   bool joined = setns(netns, CLONE_NEWNET) == 0;
   err = errno;

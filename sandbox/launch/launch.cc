@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
 
 #include "netns/netns.h"
@@ -105,8 +106,8 @@ Status HandOverNetwork(const Plan& plan, int pidfd, int sync_fd) {
   helper.userns_pidfd = pidfd;
   helper.bring_up_lo = plan.bring_up_lo;
   static constexpr std::size_t kStack = 64 * 1024;
-  std::vector<char> stack(kStack);
-  pid_t pid = clone(MakeNetworkInHelper, stack.data() + stack.size(),
+  auto stack = std::make_unique_for_overwrite<char[]>(kStack);  // not zero-filled per launch
+  pid_t pid = clone(MakeNetworkInHelper, stack.get() + kStack,
                     CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &helper);
   if (pid < 0) {
     helper.out.err = errno;

@@ -104,6 +104,8 @@ class Loop {
     return Ended() && !out_.open && !err_.open && (exit_reported_ || !report_open_);
   }
   bool Writing() const { return out_.pending > 0 || err_.pending > 0; }
+  // The first of PID 1's kExit and its exit: the time, and the bound on the output's drain.
+  void MarkEnded();
 
   const SuperviseRequest& req_;
   io_uring ring_;
@@ -146,6 +148,13 @@ void Loop::ArmDeadline(Source source, __kernel_timespec* ts, unsigned flags) {
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_timeout(sqe, ts, 0, flags);
   io_uring_sqe_set_data64(sqe, source);
+}
+
+void Loop::MarkEnded() {
+  if (Ended()) return;
+  outcome_.exit_ns = MonotonicNs();
+  drain_ts_.tv_nsec = kDrainNs;
+  ArmDeadline(kDrainDeadline, &drain_ts_, 0);
 }
 
 void Loop::Kill() {
@@ -234,11 +243,9 @@ void Loop::OnReport(int res) {
     return;
   }
   outcome_.reports.push_back(incoming_);
-  if (incoming_.kind == ChildReport::kExit && !Ended()) {
+  if (incoming_.kind == ChildReport::kExit) {
+    MarkEnded();
     exit_reported_ = true;
-    outcome_.exit_ns = MonotonicNs();
-    drain_ts_.tv_nsec = kDrainNs;
-    ArmDeadline(kDrainDeadline, &drain_ts_, 0);
     return;  // nothing follows kExit
   }
   if (incoming_.kind == ChildReport::kReady && req_.wall_time_limit_seconds) {
@@ -337,11 +344,7 @@ void Loop::SampleMemory() {
 void Loop::Dispatch(Source source, int res) {
   switch (source) {
     case kPid:
-      if (!Ended()) {
-        outcome_.exit_ns = MonotonicNs();
-        drain_ts_.tv_nsec = kDrainNs;
-        ArmDeadline(kDrainDeadline, &drain_ts_, 0);
-      }
+      MarkEnded();
       exited_ = true;
       break;
     case kStdout:

@@ -89,7 +89,27 @@ JobMetrics::JobMetrics(std::shared_ptr<prometheus::Registry> registry)
       step_seconds_(BuildHistogram()
                         .Name("gaol_launch_step_seconds")
                         .Help("Time of each launch step")
-                        .Register(*registry_)) {
+                        .Register(*registry_)),
+      pool_hits_(BuildCounter()
+                     .Name("gaol_serve_pool_hits_total")
+                     .Help("Jobs run on a sandbox gaol serve built before they came")
+                     .Register(*registry_)
+                     .Add({})),
+      pool_misses_(BuildCounter()
+                       .Name("gaol_serve_pool_misses_total")
+                       .Help("Jobs that started cold, by reason: shape (not the pool's), empty "
+                             "(no sandbox waiting), failed (its build failed), off (--pool 0)")
+                       .Register(*registry_)),
+      pool_build_(BuildHistogram()
+                      .Name("gaol_serve_pool_build_seconds")
+                      .Help("How long building a pre-built sandbox took, off the job's path")
+                      .Register(*registry_)
+                      .Add({}, Seconds())),
+      pool_depth_(BuildGauge()
+                      .Name("gaol_serve_pool_depth")
+                      .Help("Pre-built sandboxes waiting for a job (as the last job found them)")
+                      .Register(*registry_)
+                      .Add({})) {
   BuildGauge()
       .Name("gaol_build_info")
       .Help("gaol's version")
@@ -127,6 +147,19 @@ void JobMetrics::OnRejected(std::string_view reason) {
 }
 
 void JobMetrics::SetQueued(double jobs) { queued_.Set(jobs); }
+
+void JobMetrics::OnPool(std::string_view outcome, std::optional<double> build_seconds) {
+  if (outcome == "hit") {
+    pool_hits_.Increment();
+    if (build_seconds) pool_build_.Observe(*build_seconds);
+    return;
+  }
+  bool known = false;
+  for (std::string_view r : {"shape", "empty", "failed", "off"}) known = known || r == outcome;
+  pool_misses_.Add({{"reason", known ? std::string(outcome) : "other"}}).Increment();
+}
+
+void JobMetrics::SetPoolDepth(double sandboxes) { pool_depth_.Set(sandboxes); }
 
 std::string TextExposition(const prometheus::Registry& registry) {
   // prometheus-cpp keeps a family's series in a hash map: sorted here, so that the exposition is

@@ -11,6 +11,7 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,10 @@ class JobMetrics : public LaunchObserver {
   // A job refused before it started: "queue_full", "over_limits", "bad_request", "unauthorized".
   void OnRejected(std::string_view reason);
   void SetQueued(double jobs);
+  // gaol serve's pool: "hit" (the job ran on a pre-built sandbox, built in `build_seconds`), or
+  // why it started cold: "shape", "empty", "failed", "off".
+  void OnPool(std::string_view outcome, std::optional<double> build_seconds);
+  void SetPoolDepth(double sandboxes);
 
   const std::shared_ptr<prometheus::Registry>& Registry() const { return registry_; }
 
@@ -43,6 +48,10 @@ class JobMetrics : public LaunchObserver {
   prometheus::Family<prometheus::Counter>& setup_errors_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Family<prometheus::Histogram>& step_seconds_;
+  prometheus::Counter& pool_hits_;
+  prometheus::Family<prometheus::Counter>& pool_misses_;
+  prometheus::Histogram& pool_build_;
+  prometheus::Gauge& pool_depth_;
 };
 
 // The registry in Prometheus's text exposition format.

@@ -9,11 +9,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "metrics/job_metrics.h"
 #include "sandbox/common/self.h"
 #include "sandbox/serve/fork_server.h"
+#include "sandbox/serve/request.h"
 #include "sandbox/serve/server.h"
 #include "sandbox/serve/work_root.h"
 #include "sandbox/spec/units.h"
@@ -29,12 +31,19 @@ class PrometheusObserver : public gaol::serve::ServeObserver {
   void OnFinished(const gaol::RunResult& r) override { metrics_.OnFinished(r); }
   void OnRejected(std::string_view reason) override { metrics_.OnRejected(reason); }
   void SetQueued(double jobs) override { metrics_.SetQueued(jobs); }
+  void OnPool(std::string_view outcome, std::optional<double> build_seconds) override {
+    metrics_.OnPool(outcome, build_seconds);
+  }
+  void SetPoolDepth(double sandboxes) override { metrics_.SetPoolDepth(sandboxes); }
   std::string Exposition() override { return gaol::metrics::TextExposition(*registry_); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   gaol::metrics::JobMetrics metrics_;
 };
+
+// Each waiting sandbox holds a runner, a PID 1 and its namespaces: far more is a typo.
+constexpr unsigned kMaxPool = 256;
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "gaol serve: %s\n", message.c_str());
@@ -56,8 +65,18 @@ int main(int argc, char** argv) {
   for (int fd = 0; fd < 3; ++fd) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
-  if (argc == 3 && std::string(argv[1]) == "--fork-server-fd") {
-    return gaol::serve::ForkServerMain(std::atoi(argv[2]));
+  if (argc == 5 && std::string(argv[1]) == "--fork-server-fd" && std::string(argv[3]) == "--pool") {
+    auto pool = static_cast<unsigned>(std::atoi(argv[4]));
+    std::string shape;
+    if (pool > 0) {
+      // The pool's shape, in a memfd at fd 4 (ForkServer::Start).
+      char buf[65536];
+      ssize_t n;
+      lseek(4, 0, SEEK_SET);
+      while ((n = read(4, buf, sizeof buf)) > 0) shape.append(buf, static_cast<std::size_t>(n));
+      close(4);
+    }
+    return gaol::serve::ForkServerMain(std::atoi(argv[2]), pool, std::move(shape));
   }
   CLI::App app{
       "gaol serve: the HTTP JSON API for judges (POST /v1/run, /v1/jobs, GET /metrics, ...)",
@@ -67,12 +86,17 @@ int main(int argc, char** argv) {
   unsigned per_client = 0;
   unsigned max_concurrent = std::max(1u, std::thread::hardware_concurrency());
   unsigned max_queue = 64;
+  std::optional<unsigned> pool;
   std::string options_cgroup_parent;
   app.add_option("--listen", listen, "HOST:PORT (port 0: any free one) or unix:PATH")
       ->capture_default_str();
   app.add_option("--max-concurrent", max_concurrent, "Jobs running at once [the number of CPUs]");
   app.add_option("--max-queue", max_queue, "Jobs waiting for a slot; more get 429")
       ->capture_default_str();
+  app.add_option("--pool", pool,
+                 "Sandboxes kept built ahead for jobs of the default shape (no binds, the "
+                 "default profile and network); 0: every job starts cold [max-concurrent]")
+      ->check(CLI::Range(0u, kMaxPool));
   app.add_option("--max-body", max_body, "Largest request body; larger gets 413")
       ->capture_default_str();
   app.add_option("--limits-file", limits_file,
@@ -186,8 +210,31 @@ int main(int argc, char** argv) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   signal(SIGCHLD, SIG_IGN);
 
+  // The pool's shape: the plainest request under the operator's policy. Its sandboxes serve every
+  // request whose plan differs from it only in what a job brings at the last moment.
+  unsigned pool_size = pool.value_or(max_concurrent);
+  std::string shape;
+  if (pool_size > 0 && !options.cgroup_parent.empty()) {
+    // Every job's plan then has a leaf, which a pre-built sandbox cannot take (yet): all misses.
+    std::fprintf(stderr,
+                 "gaol serve: no pre-built sandboxes with --cgroup-parent (each job gets a cgroup "
+                 "leaf, made per job): every job starts cold\n");
+    pool_size = 0;
+  }
+  if (pool_size > 0) {
+    auto request = gaol::serve::ParseRunRequest(R"({"command": ["/bin/true"]})", options.policy);
+    if (!request) {
+      std::fprintf(stderr, "gaol serve: no pre-built sandboxes: %s\n",
+                   request.error().Message().c_str());
+      pool_size = 0;
+    } else {
+      request->work_root = options.work_root;
+      request->job_name = "pool";
+      shape = gaol::serve::RequestToJson(*request).dump();
+    }
+  }
   // The fork server first: before any thread exists.
-  gaol::serve::ForkServer fork_server(options.exe);
+  gaol::serve::ForkServer fork_server(options.exe, pool_size, shape);
   if (auto s = fork_server.Start(); !s) {
     return Usage(s.error().Message());
   }
@@ -205,9 +252,9 @@ int main(int argc, char** argv) {
                    "set: anyone who reaches it may run jobs here\n",
                    listen.c_str());
     }
-    std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u%s)\n",
+    std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u, pool %u%s)\n",
                  server.BoundAddress().c_str(), options.max_concurrent, options.max_queue,
-                 options.token.empty() ? "" : ", token required");
+                 pool_size, options.token.empty() ? "" : ", token required");
     std::thread http([&] { server.Serve(); });
     int sig = 0;
     sigwait(&stop, &sig);

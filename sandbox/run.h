@@ -2,6 +2,7 @@
 // bench harness) call this; nothing below reads flags.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -55,6 +56,25 @@ struct CallerStdio {
 
 RunResult RunJob(const JobSpec& spec, const CallerStdio& stdio = {},
                  LaunchObserver* observer = nullptr);
+
+// A sandbox built before its job (gaol serve's pool): every set-up step done for a shape, PID 1
+// waiting for the job's parts (argv, env, rlimits, stdio, the workdir's files). Used for one job
+// at most; destroyed unused, it is killed.
+struct WarmSandbox;
+struct WarmSandboxDelete {
+  void operator()(WarmSandbox* sandbox) const;
+};
+using WarmSandboxPtr = std::unique_ptr<WarmSandbox, WarmSandboxDelete>;
+
+// `shape`: a JobSpec whose argv, env, limits and stdio do not matter. Refused: shapes that need a
+// cgroup leaf or share the caller's pid namespace (those jobs start cold).
+Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape);
+double WarmSandboxBuildSeconds(const WarmSandbox& sandbox);
+
+// `spec` run on `sandbox` (its verdict and figures as RunJob's), or nullopt, the sandbox untouched,
+// when the two shapes differ or the job's parts do not fit: the caller runs it cold (RunJob).
+std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
+                                 const CallerStdio& stdio = {}, LaunchObserver* observer = nullptr);
 
 // The fix for common environment failures (user namespaces disabled or restricted, no
 // io_uring), in one place; empty when there is none to give.

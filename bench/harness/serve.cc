@@ -185,8 +185,12 @@ Result<ServeReport> RunServe(const ServeOptions& o) {
   if (!o.cgroup_parent.empty()) {
     report.server.insert(report.server.end(), {"--cgroup-parent", o.cgroup_parent});
   }
-  Server server;
+  Server server, cold_server;
   if (auto s = server.Start(report.server); !s) return tl::unexpected(s.error());
+  // The same server with its pool off: every job built on its request's path, as before the pool.
+  std::vector<std::string> cold_command = report.server;
+  cold_command.insert(cold_command.end(), {"--pool", "0"});
+  if (auto s = cold_server.Start(cold_command); !s) return tl::unexpected(s.error());
   for (unsigned c : o.concurrency) {
     ServeRow floor;
     floor.name = fmt::format("fork+exec /bin/true, {} at once (floor)", c);
@@ -196,15 +200,20 @@ Result<ServeReport> RunServe(const ServeOptions& o) {
     serve.name = fmt::format("POST /v1/run /bin/true, {} client{}", c, c == 1 ? "" : "s");
     serve.tool = "serve";
     serve.concurrency = c;
+    ServeRow cold = serve;
+    cold.name += ", pool disabled";
+    cold.tool = "serve-cold";
     report.rows.push_back(std::move(floor));
     report.rows.push_back(std::move(serve));
+    report.rows.push_back(std::move(cold));
   }
   // One kept-alive connection per client of each serve row, as a judge's workers hold theirs.
   std::vector<std::vector<std::unique_ptr<httplib::Client>>> clients(report.rows.size());
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
-    if (report.rows[i].tool != "serve") continue;
+    if (report.rows[i].tool == "floor") continue;
+    const Server& to = report.rows[i].tool == "serve" ? server : cold_server;
     for (unsigned c = 0; c < report.rows[i].concurrency; ++c) {
-      auto client = std::make_unique<httplib::Client>(server.Host(), server.Port());
+      auto client = std::make_unique<httplib::Client>(to.Host(), to.Port());
       client->set_keep_alive(true);
       client->set_tcp_nodelay(true);  // else each request waits for a delayed ACK (40 ms)
       client->set_read_timeout(60, 0);
@@ -218,7 +227,7 @@ Result<ServeReport> RunServe(const ServeOptions& o) {
   for (std::size_t round = 0; round < total; ++round) {
     for (std::size_t i : RoundOrder(report.rows.size(), round)) {
       ServeRow& row = report.rows[i];
-      Operation op = row.tool == "serve"
+      Operation op = row.tool != "floor"
                          ? Operation([&, i](std::size_t c) { return PostRun(*clients[i][c]); })
                          : Operation([](std::size_t) { return ForkExec(); });
       std::string err;
@@ -233,13 +242,14 @@ Result<ServeReport> RunServe(const ServeOptions& o) {
     if (o.progress) ShowProgress(round + 1, total);
   }
   server.Stop();
+  cold_server.Stop();
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
     ServeRow& row = report.rows[i];
     row.seconds = Summarise(row.samples);
     row.per_second = busy[i] > 0 ? static_cast<double>(done[i]) / busy[i] : 0;
   }
   for (ServeRow& row : report.rows) {
-    if (row.tool != "serve") continue;
+    if (row.tool == "floor") continue;
     for (const ServeRow& floor : report.rows) {
       if (floor.tool != "floor" || floor.concurrency != row.concurrency) continue;
       row.ratio_p50 = Ratio(row.seconds.p50, floor.seconds.p50);

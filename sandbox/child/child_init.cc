@@ -9,6 +9,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -18,12 +19,15 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
 #include <iterator>
 
 #include "sandbox/caps/caps.h"
 #include "sandbox/common/fd_passing.h"
 #include "sandbox/common/reap.h"
 #include "sandbox/io/job_fds.h"
+#include "sandbox/io/seed.h"
 #include "sandbox/lsm/landlock.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -128,7 +132,7 @@ bool SetUpNetwork(ChildContext& ctx, ChildReport& report) noexcept {
   std::size_t passed = 0;
   ssize_t n = ReceiveWithFds(kSyncFd, &handover, sizeof(handover), &netns, 1, &passed);
   int err = errno;
-  close(kSyncFd);
+  if (!ctx.warm) close(kSyncFd);
   if (n != static_cast<ssize_t>(sizeof(handover))) {
     if (netns >= 0) close(netns);
     return ChildFail(report, Step::kNetwork, n < 0 ? err : EPIPE,
@@ -173,6 +177,16 @@ bool NoNewPrivs(ChildContext&, ChildReport& report) noexcept {
 }
 
 bool SetRlimits(ChildContext& ctx, ChildReport& report) noexcept {
+  for (std::size_t i = 0; i < ctx.rlimit_count; ++i) {
+    const WarmRlimit& op = ctx.rlimits[i];
+    rlimit l = {static_cast<rlim_t>(op.soft), static_cast<rlim_t>(op.hard)};
+    if (setrlimit(op.resource, &l) != 0) {
+      return ChildFail(report, Step::kRlimits, errno, "setrlimit resource %d=%llu:%llu",
+                       op.resource, static_cast<unsigned long long>(op.soft),
+                       static_cast<unsigned long long>(op.hard));
+    }
+  }
+  if (ctx.rlimits) return true;
   for (const RlimitOp& op : ctx.plan->rlimits) {
     rlimit l = {static_cast<rlim_t>(op.soft), static_cast<rlim_t>(op.hard)};
     if (setrlimit(op.resource, &l) != 0) {
@@ -233,8 +247,9 @@ constexpr ChildStep kJobSteps[] = {{Step::kAppArmor, ChangeOnExec},
                                    {Step::kCaps, DropCaps},
                                    {Step::kLandlock, ApplyLandlock},
                                    {Step::kRlimits, SetRlimits}};
-constexpr Step kInitOrder[] = {Step::kFds,      Step::kMounts,  Step::kNetwork,    Step::kPivotRoot,
-                               Step::kHostname, Step::kSession, Step::kNoNewPrivs, Step::kInit};
+constexpr Step kInitOrder[] = {Step::kFds,        Step::kMounts,   Step::kNetwork,
+                               Step::kPivotRoot,  Step::kHostname, Step::kSession,
+                               Step::kNoNewPrivs, Step::kAttach,   Step::kInit};
 constexpr Step kJobOrder[] = {Step::kAppArmor, Step::kCaps,    Step::kLandlock,
                               Step::kRlimits,  Step::kSeccomp, Step::kExec};
 
@@ -301,12 +316,19 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
   ctx.seccomp_ns = MonotonicNs() - start;
   int err = ENOENT;
   bool denied = false;
-  for (const auto& path : ctx.plan->exec_candidates) {
-    execve(path.c_str(), ctx.argv, ctx.envp);
+  // As execvp: a missing or unusable candidate moves on to the next directory of PATH.
+  auto tried = [&](const char* path) {
+    execve(path, ctx.argv, ctx.envp);
     err = errno;
     if (err == EACCES) denied = true;
-    // As execvp: a missing or unusable candidate moves on to the next directory of PATH.
-    if (err != ENOENT && err != ENOTDIR && err != EACCES) break;
+    return err != ENOENT && err != ENOTDIR && err != EACCES;
+  };
+  if (ctx.candidates) {
+    for (char* const* path = ctx.candidates; *path && !tried(*path);) ++path;
+  } else {
+    for (const auto& path : ctx.plan->exec_candidates) {
+      if (tried(path.c_str())) break;
+    }
   }
   if (denied && (err == ENOENT || err == ENOTDIR)) err = EACCES;
   ctx.exec_errno = err;  // PID 1 reports it: the filter may refuse this process a write()
@@ -321,9 +343,113 @@ void CollectFromJob(ChildContext& ctx, ChildReport& report) noexcept {
     close(ctx.listener_fd);
   }
   if (ctx.exec_errno != 0) {
-    ChildFail(report, Step::kExec, ctx.exec_errno, "execute `%s`", ctx.plan->argv[0].c_str());
+    ChildFail(report, Step::kExec, ctx.exec_errno, "execute `%s`", ctx.argv[0]);
     SendReport(report);
   }
+}
+
+// A zygote's own copy of its job's parts (PID 1 allocates nothing): argv, envp and the
+// candidates point into `strings`.
+struct WarmStore {
+  WarmParts parts;
+  char strings[kWarmStringsMax];
+};
+WarmStore g_warm;
+char* g_warm_pointers[kWarmPointersMax];
+
+// Points `out[0..count)` at the next `count` NUL-terminated strings of [*at, end), then a NULL.
+bool TakeStrings(const char** at, const char* end, std::uint32_t count, char** out) noexcept {
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const char* nul = static_cast<const char*>(memchr(*at, 0, static_cast<std::size_t>(end - *at)));
+    if (!nul) return false;
+    out[i] = const_cast<char*>(*at);
+    *at = nul + 1;
+  }
+  out[count] = nullptr;
+  return true;
+}
+
+// The tmpfs mounts resized for this job's limits, then the seed planted in the workdir (PID 1's
+// cwd), as the cold path plants it while building the root.
+bool FillMounts(const ChildContext& ctx, const WarmParts& parts, int seed,
+                ChildReport& report) noexcept {
+  for (std::uint32_t i = 0; i < parts.resizes; ++i) {
+    const WarmResize& r = parts.resize[i];
+    if (r.mount >= ctx.plan->mounts.size())
+      return ChildFail(report, Step::kAttach, EINVAL, "resize");
+    const char* target = ctx.plan->mounts[r.mount].target.c_str();
+    int fs =
+        fspick(AT_FDCWD, target, FSPICK_CLOEXEC | FSPICK_NO_AUTOMOUNT | FSPICK_SYMLINK_NOFOLLOW);
+    char value[32];
+    std::snprintf(value, sizeof(value), "%llu", static_cast<unsigned long long>(r.size));
+    bool ok = fs >= 0 && fsconfig(fs, FSCONFIG_SET_STRING, "size", value, 0) == 0 &&
+              fsconfig(fs, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) == 0;
+    int err = errno;
+    if (fs >= 0) close(fs);
+    if (!ok)
+      return ChildFail(report, Step::kAttach, err, "resize tmpfs `%s` to %s bytes", target, value);
+  }
+  if (seed < 0) return true;
+  int root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return ChildFail(report, Step::kAttach, errno, "open the workdir");
+  char where[512];
+  int err = io::PlantSeed(seed, root, where, sizeof where);
+  close(root);
+  return err == 0 || ChildFail(report, Step::kAttach, err, "fill the workdir: `%s`", where);
+}
+
+// A zygote waits here, every set-up step done, until gaol gives it a job (or closes kSyncFd: the
+// sandbox is discarded unused). The job's stdio lands on 0-2, its strings and rlimits in
+// g_warm; kSyncFd is closed before anything of the job runs.
+bool AwaitParts(ChildContext& ctx, ChildReport& report) noexcept {
+  if (write(kSyncFd, &kZygoteReady, 1) != 1) _exit(0);
+  int fds[4] = {-1, -1, -1, -1};
+  std::size_t nfds = 0;
+  ssize_t n = ReceiveWithFds(kSyncFd, &g_warm, sizeof g_warm, fds, 4, &nfds);
+  if (n == 0) _exit(0);
+  std::uint64_t start = MonotonicNs();
+  int err = errno;
+  close(kSyncFd);
+  auto close_all = [&] {
+    for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+  };
+  const WarmParts& parts = g_warm.parts;
+  if (n < static_cast<ssize_t>(sizeof(WarmParts)) ||
+      static_cast<std::size_t>(n) != sizeof(WarmParts) + parts.strings_bytes ||
+      nfds != 3u + (parts.seed ? 1u : 0u) || parts.rlimits > kWarmRlimitsMax ||
+      parts.resizes > kWarmResizesMax ||
+      std::size_t{parts.argc} + parts.envc + parts.candidates + 3 > kWarmPointersMax ||
+      parts.argc == 0) {
+    close_all();
+    return ChildFail(report, Step::kAttach, n < 0 ? err : EBADMSG, "receive the job's parts");
+  }
+  const char* at = g_warm.strings;
+  const char* end = at + parts.strings_bytes;
+  char** argv = g_warm_pointers;
+  char** envp = argv + parts.argc + 1;
+  char** candidates = envp + parts.envc + 1;
+  if (!TakeStrings(&at, end, parts.argc, argv) || !TakeStrings(&at, end, parts.envc, envp) ||
+      !TakeStrings(&at, end, parts.candidates, candidates)) {
+    close_all();
+    return ChildFail(report, Step::kAttach, EBADMSG, "receive the job's parts (strings)");
+  }
+  ctx.argv = argv;
+  ctx.envp = envp;
+  ctx.candidates = candidates;
+  ctx.rlimits = parts.rlimit;
+  ctx.rlimit_count = parts.rlimits;
+  for (int target = 0; target < 3; ++target) {
+    if (dup3(fds[target], target, 0) < 0) {
+      err = errno;
+      close_all();
+      return ChildFail(report, Step::kAttach, err, "dup3 onto fd %d", target);
+    }
+  }
+  bool filled = FillMounts(ctx, parts, parts.seed ? fds[3] : -1, report);
+  close_all();
+  if (!filled) return false;
+  report.step_ns[StepIndex(Step::kAttach)] = MonotonicNs() - start;
+  return true;
 }
 
 void NoopHandler(int) {}
@@ -485,7 +611,7 @@ bool ConfineInit(const ChildContext& ctx, ChildReport& report) noexcept {
 
 }  // namespace
 
-bool CheckFdsInChild(ChildReport& report) noexcept {
+bool CheckFdsInChild(ChildReport& report, bool allow_sync) noexcept {
   int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return ChildFail(report, Step::kFds, errno, "open /proc/self/fd");
   alignas(8) char buf[4096];
@@ -506,7 +632,7 @@ bool CheckFdsInChild(ChildReport& report) noexcept {
       if (fd == dir) continue;
       struct stat st = {};
       if (fstat(fd, &st) != 0) continue;  // closed since the listing
-      if (fd == kReportFd && S_ISSOCK(st.st_mode)) continue;
+      if ((fd == kReportFd || (allow_sync && fd == kSyncFd)) && S_ISSOCK(st.st_mode)) continue;
       if (fd > 2) {
         ok = ChildFail(report, Step::kFds, 0,
                        "descriptor %d (mode 0%o) is open before the job starts; only 0, 1, 2 and "
@@ -566,10 +692,10 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(125);
   // With a network namespace of its own, gaol sends it on this socket later (SetUpNetwork).
-  if (!(ctx.plan->clone_flags & CLONE_NEWNET)) close(kSyncFd);
+  if (!(ctx.plan->clone_flags & CLONE_NEWNET) && !ctx.warm) close(kSyncFd);
   if (!RunSteps(kInitSteps, ctx, report)) Die(report, 125);
   start = MonotonicNs();
-  if (!CheckFdsInChild(report)) Die(report, 125);
+  if (!CheckFdsInChild(report, ctx.warm)) Die(report, 125);
   report.step_ns[StepIndex(Step::kFds)] += MonotonicNs() - start;
   // Not dumpable before the job exists: between the job's execve and ConfineInit below, PID 1
   // still holds its capabilities, and a job given CAP_SYS_PTRACE could otherwise trace it in that
@@ -580,6 +706,8 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
     ChildFail(report, Step::kInit, errno, "make PID 1 not dumpable");
     Die(report, 125);
   }
+  // The job's parts arrive only now; what they bring (stdio, a seed) is checked as the cold path's.
+  if (ctx.warm && (!AwaitParts(ctx, report) || !CheckFdsInChild(report))) Die(report, 125);
   pid_t job = SpawnJob(ctx, report);
   if (job < 0) {
     ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM|CLONE_VFORK)");

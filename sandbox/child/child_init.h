@@ -18,6 +18,14 @@ struct ChildContext {
   char* const* argv = nullptr;  // null-terminated, built by the parent
   char* const* envp = nullptr;
   RootfsState rootfs;
+  // A zygote (gaol serve's warm pool): after the set-up steps PID 1 keeps kSyncFd, says
+  // kZygoteReady and waits for its job's parts (WarmParts) before it starts the job.
+  bool warm = false;
+  // Set from the parts of a warm start: the job's rlimits and exec candidates instead of the
+  // plan's (argv and envp above likewise point into PID 1's own copy of the parts).
+  const WarmRlimit* rlimits = nullptr;
+  std::size_t rlimit_count = 0;
+  char* const* candidates = nullptr;
   // Written by the job, which shares this memory and fd table until its execve, and read by PID 1
   // once the job has exec'd (or died): past the seccomp filter the job makes no call it could be
   // refused but execve and exit_group, so it leaves these instead of reporting.
@@ -32,7 +40,8 @@ struct ChildContext {
 // if any descriptor but 0, 1, 2 and the report socket (kReportFd) is open, or if one of 0-2 is a
 // directory, a socket or a device other than /dev/null and a terminal. A host directory held by
 // the sandbox is a way out of its root (runc's CVE-2024-21626), whichever path it came by.
-bool CheckFdsInChild(ChildReport& report) noexcept;
+// `allow_sync`: a zygote's kSyncFd (a socket) may be open too, until its parts arrive.
+bool CheckFdsInChild(ChildReport& report, bool allow_sync = false) noexcept;
 
 // The order of the steps PID 1 runs, then the job; for the ordering test.
 std::span<const Step> InitStepOrder();

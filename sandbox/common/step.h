@@ -24,6 +24,7 @@ enum class Step : std::uint8_t {
   kHostname,    // child: sethostname
   kSession,     // child: setsid (no controlling terminal) and a fresh session keyring
   kNoNewPrivs,  // child: PR_SET_NO_NEW_PRIVS
+  kAttach,      // child: a pre-built sandbox's PID 1 takes its job's parts (gaol serve's pool)
   kInit,        // child: PID 1 forks the job
   kAppArmor,    // job: the AppArmor profile its execve enters (--security-opt apparmor=)
   kCaps,        // job: capabilities emptied (but what --cap-add keeps), securebits locked
@@ -41,10 +42,10 @@ enum class Step : std::uint8_t {
 inline constexpr std::size_t kStepCount = static_cast<std::size_t>(Step::kCount);
 
 inline constexpr std::string_view kStepNames[] = {
-    "validate",  "systemd_scope", "plan",     "open_io",    "cgroup",   "clone",   "id_map",
-    "fds",       "mounts",        "network",  "pivot_root", "hostname", "session", "no_new_privs",
-    "init",      "apparmor",      "caps",     "landlock",   "rlimits",  "seccomp", "exec",
-    "supervise", "collect",       "teardown", "cleanup",
+    "validate", "systemd_scope", "plan",     "open_io",    "cgroup",   "clone",   "id_map",
+    "fds",      "mounts",        "network",  "pivot_root", "hostname", "session", "no_new_privs",
+    "attach",   "init",          "apparmor", "caps",       "landlock", "rlimits", "seccomp",
+    "exec",     "supervise",     "collect",  "teardown",   "cleanup",
 };
 static_assert(std::size(kStepNames) == kStepCount, "one name per step");
 

@@ -49,6 +49,36 @@ struct NetworkHandover {
   What what = kNone;
 };
 
+// A pre-built sandbox (a zygote, gaol serve's warm pool): PID 1 has run every set-up step and
+// waits on kSyncFd. It writes kZygoteReady there, then reads one message: a WarmParts header, the
+// strings it counts (argv, then envp, then the exec candidates, each NUL-terminated), and the
+// job's stdin, stdout, stderr and, when `seed`, a seed for the workdir tmpfs (SCM_RIGHTS).
+inline constexpr char kZygoteReady = 'z';
+inline constexpr std::size_t kWarmStringsMax = 120 * 1024;  // one SOCK_SEQPACKET message
+inline constexpr std::size_t kWarmPointersMax = 4096;       // argv + envp + candidates + NULLs
+inline constexpr std::size_t kWarmRlimitsMax = 16;          // RLIM_NLIMITS
+inline constexpr std::size_t kWarmResizesMax = 16;
+
+// A tmpfs of the plan (by index) sized for this job: its limits cap every tmpfs it has.
+struct WarmResize {
+  std::uint32_t mount = 0;
+  std::uint64_t size = 0;
+};
+
+struct WarmRlimit {
+  int resource = 0;
+  std::uint64_t soft = 0, hard = 0;
+};
+
+struct WarmParts {
+  std::uint32_t argc = 0, envc = 0, candidates = 0, rlimits = 0;
+  WarmRlimit rlimit[kWarmRlimitsMax] = {};
+  std::uint32_t resizes = 0;
+  WarmResize resize[kWarmResizesMax] = {};
+  std::uint32_t seed = 0;  // a fourth descriptor: the seed to plant in the workdir
+  std::uint32_t strings_bytes = 0;
+};
+
 std::uint64_t MonotonicNs() noexcept;
 
 // Fills an error record ("<what>: ..." in detail) and returns false, for `return Fail...` in

@@ -150,7 +150,7 @@ void OwnedChild::KillAndReap() {
   pidfd_.Reset();
 }
 
-Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
+Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd, bool warm) {
   auto report = MakeReportChannel();
   if (!report) return tl::unexpected(report.error());
   // Both ways: PID 1 says "armed" (its parent-death signal is set), gaol answers "go" once the ID
@@ -173,6 +173,7 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
   ctx.envp = envp.data();
   ctx.rootfs.source_fds = source_fds.data();
   ctx.rootfs.given_fds = given.data();
+  ctx.warm = warm;
 
   Launched out;
   std::uint64_t start = MonotonicNs();
@@ -219,6 +220,7 @@ Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd) {
       return tl::unexpected(s.error());
   }
   out.report_r = std::move((*report)[0]);
+  if (warm) out.sync = std::move((*sync)[1]);
   return out;
 }
 

@@ -62,12 +62,15 @@ struct LaunchIo {
 struct Launched {
   OwnedChild child;
   UniqueFd report_r;  // ChildReport records; EOF when PID 1 is gone
+  UniqueFd sync;      // a zygote's: kZygoteReady comes here, its job's parts go (WarmParts)
   std::uint64_t clone_ns = 0;
   std::uint64_t id_map_ns = 0;
 };
 
-// cgroup_fd: the job's leaf (clone3 CLONE_INTO_CGROUP), or -1.
-Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd = -1);
+// cgroup_fd: the job's leaf (clone3 CLONE_INTO_CGROUP), or -1. `warm`: a zygote, whose PID 1
+// waits for its job's parts on Launched::sync once the sandbox is built.
+Result<Launched> LaunchSandbox(const Plan& plan, LaunchIo io, int cgroup_fd = -1,
+                               bool warm = false);
 
 // The single-ID case writes /proc/PID/{setgroups,uid_map,gid_map}; ranges go through the setuid
 // helpers newuidmap/newgidmap.

@@ -93,6 +93,12 @@ std::vector<IdRange> ParseSubordinateIds(const std::string& text, const std::str
   return out;
 }
 
+bool LooksForCgroup(const JobSpec& spec) {
+  const LimitsSpec& l = spec.limits;
+  return spec.cgroup_parent || spec.require_cgroup || l.memory_bytes || l.pids || l.cpus ||
+         l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds || !l.devices.empty();
+}
+
 Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   if (auto s = CheckSpecPaths(spec); !s) return tl::unexpected(s.error());
   HostFacts facts;
@@ -105,8 +111,7 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   // A cgroup is looked for only when the job asks for what needs one: the search reads
   // mountinfo, which costs start latency on every run.
   const LimitsSpec& l = spec.limits;
-  if (spec.cgroup_parent || spec.require_cgroup || l.memory_bytes || l.pids || l.cpus ||
-      l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds || !l.devices.empty()) {
+  if (LooksForCgroup(spec)) {
     auto found = cgroup::FindParent(spec.cgroup_parent);
     if (!found) return tl::unexpected(found.error());
     facts.cgroup = std::move(found->parent);

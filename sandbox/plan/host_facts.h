@@ -8,6 +8,8 @@
 namespace gaol {
 
 Result<HostFacts> GatherHostFacts(const JobSpec& spec);
+// Whether GatherHostFacts looks for a cgroup for `spec` (it asks for what needs one).
+bool LooksForCgroup(const JobSpec& spec);
 
 // "name:start:count" lines of /etc/subuid for this user (by name or numeric uid).
 std::vector<IdRange> ParseSubordinateIds(const std::string& text, const std::string& user,

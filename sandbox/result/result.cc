@@ -84,39 +84,44 @@ nlohmann::json ResultToJson(const RunResult& r) {
     const char* abbrev = sigabbrev_np(*r.signal);
     signal_name = abbrev ? json(std::string("SIG") + abbrev) : json(nullptr);
   }
-  return {{"schema", kResultSchema},
-          {"status", RunStatusName(r.status)},
-          {"exit_code", r.exit_code ? json(*r.exit_code) : json(nullptr)},
-          {"signal", signal},
-          {"signal_name", signal_name},
-          {"wall_time_seconds", r.wall_time_seconds},
-          {"cpu_time_seconds", r.cpu_time_seconds},
-          {"user_time_seconds", r.user_time_seconds},
-          {"system_time_seconds", r.system_time_seconds},
-          {"peak_memory_bytes", r.peak_memory_bytes},
-          {"oom_killed", r.oom_killed},
-          {"pids_peak", r.pids_peak ? json(*r.pids_peak) : json(nullptr)},
-          {"output_truncated", r.output_truncated},
-          {"stdout_bytes", r.stdout_bytes},
-          {"stderr_bytes", r.stderr_bytes},
-          {"output_error", OutputErrorJson(r.output_error)},
-          {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
-          {"enforcement", r.enforcement},
-          {"warnings", r.warnings},
-          {"landlock", r.landlock_abi < 0
-                           ? json(nullptr)
-                           : json{{"abi", r.landlock_abi}, {"enforced", r.landlock_abi > 0}}},
-          {"seccomp",
-           r.seccomp_profile
-               ? json{{"profile", *r.seccomp_profile},
-                      {"syscall", r.seccomp_syscall ? json(*r.seccomp_syscall) : json(nullptr)},
-                      {"arch", r.seccomp_arch ? json(*r.seccomp_arch) : json(nullptr)}}
-               : json(nullptr)},
-          {"accounting", r.accounting},
-          {"systemd_scope", r.systemd_scope.empty() ? json(nullptr) : json(r.systemd_scope)},
-          {"peak_memory_source", r.peak_memory_source},
-          {"launch", {{"total_seconds", r.launch_total_seconds}, {"steps", steps}}},
-          {"error", error}};
+  return {
+      {"schema", kResultSchema},
+      {"status", RunStatusName(r.status)},
+      {"exit_code", r.exit_code ? json(*r.exit_code) : json(nullptr)},
+      {"signal", signal},
+      {"signal_name", signal_name},
+      {"wall_time_seconds", r.wall_time_seconds},
+      {"cpu_time_seconds", r.cpu_time_seconds},
+      {"user_time_seconds", r.user_time_seconds},
+      {"system_time_seconds", r.system_time_seconds},
+      {"peak_memory_bytes", r.peak_memory_bytes},
+      {"oom_killed", r.oom_killed},
+      {"pids_peak", r.pids_peak ? json(*r.pids_peak) : json(nullptr)},
+      {"output_truncated", r.output_truncated},
+      {"stdout_bytes", r.stdout_bytes},
+      {"stderr_bytes", r.stderr_bytes},
+      {"output_error", OutputErrorJson(r.output_error)},
+      {"wall_time_kill_latency_seconds", r.wall_time_kill_latency_seconds},
+      {"enforcement", r.enforcement},
+      {"warnings", r.warnings},
+      {"landlock", r.landlock_abi < 0
+                       ? json(nullptr)
+                       : json{{"abi", r.landlock_abi}, {"enforced", r.landlock_abi > 0}}},
+      {"seccomp",
+       r.seccomp_profile
+           ? json{{"profile", *r.seccomp_profile},
+                  {"syscall", r.seccomp_syscall ? json(*r.seccomp_syscall) : json(nullptr)},
+                  {"arch", r.seccomp_arch ? json(*r.seccomp_arch) : json(nullptr)}}
+           : json(nullptr)},
+      {"accounting", r.accounting},
+      {"systemd_scope", r.systemd_scope.empty() ? json(nullptr) : json(r.systemd_scope)},
+      {"peak_memory_source", r.peak_memory_source},
+      {"launch",
+       {{"total_seconds", r.launch_total_seconds},
+        {"steps", steps},
+        {"prebuilt", r.prebuilt_build_seconds ? json{{"build_seconds", *r.prebuilt_build_seconds}}
+                                              : json(nullptr)}}},
+      {"error", error}};
 }
 
 }  // namespace gaol

@@ -61,6 +61,9 @@ struct RunResult {
   std::string systemd_scope;        // the transient scope gaol moved into for a cgroup; empty: none
   double launch_total_seconds = 0;  // gaol's start to the job's execve
   std::map<Step, double> launch_steps;  // seconds per step, parent's and child's
+  // Run on a sandbox built before the job came (gaol serve's pool): how long that build took. Its
+  // steps' figures are in launch_steps; launch_total_seconds counts from the job's arrival.
+  std::optional<double> prebuilt_build_seconds;
   std::optional<Error> error;
   // The seccomp profile loaded (none: unconfined) and, on seccomp_violation, the call refused.
   int landlock_abi = -1;  // -1: --landlock off; 0: the kernel has none; else the ABI applied

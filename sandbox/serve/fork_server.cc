@@ -1,8 +1,10 @@
 #include "sandbox/serve/fork_server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -12,6 +14,9 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <optional>
+#include <vector>
 
 #include "sandbox/common/fd_passing.h"
 #include "sandbox/serve/runner.h"
@@ -24,43 +29,166 @@ namespace {
 struct Reply {
   pid_t pid;
   int err;
+  unsigned warm;
+  unsigned depth;
 };
+
+// A pool runner: its end of their socket, where its job's three descriptors arrive (and, the
+// other way, word of its build).
+struct PoolRunner {
+  pid_t pid = -1;
+  UniqueFd pidfd, sock;
+};
+
+// Failed builds in a row after which the pool is turned off: a shape that cannot be pre-built
+// here (a cgroup leaf per job, say) costs three lines on stderr, not one per job.
+constexpr int kPoolFailures = 3;
+
+// The runner's side of the fork: what a forked runner is before it runs anything of a job.
+void BecomeRunner() {
+  signal(SIGCHLD, SIG_DFL);  // the runner reaps its sandbox with rusage
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  setpgid(0, 0);  // a signal to the server's process group stays out of the jobs
+  // The name other launches check before reaping a leaf as an orphan (cgroup.cc).
+  prctl(PR_SET_NAME, "gaol-runner");
+}
+
+// A new pool runner: it builds its sandbox at once and then waits for a job.
+std::optional<PoolRunner> ForkPoolRunner(int server_sock, const std::string& shape) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return std::nullopt;
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  pid_t pid = fork();
+  if (pid < 0) return std::nullopt;
+  if (pid == 0) {
+    close(server_sock);
+    ours.Reset();
+    BecomeRunner();
+    _exit(PoolRunnerMain(theirs.Get(), shape));
+  }
+  PoolRunner runner;
+  runner.pid = pid;
+  runner.pidfd.Reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  runner.sock = std::move(ours);
+  return runner;
+}
 
 }  // namespace
 
-int ForkServerMain(int sock) {
+int ForkServerMain(int sock, unsigned pool, std::string shape) {
   // Runners are reaped by the kernel: their result travels on the pipe, not in an exit status.
   signal(SIGCHLD, SIG_IGN);
   // The server's SIGTERM drains; it must not reach the fork server or the runners directly.
   signal(SIGTERM, SIG_IGN);
   signal(SIGINT, SIG_IGN);
+  // Closing a pool runner's socket (the server gone) ends it and its unused sandbox.
+  std::deque<PoolRunner> waiting;
+  // The runners given a job, by pidfd: a sandbox is built for the pool only when one of them
+  // ends (or none runs), so that a build never competes with a running job for the CPU it came
+  // in on (measured, one client, 30 ms apart: 3.9 ms a request against 5.4 ms with the build
+  // started at the hand-over).
+  std::vector<UniqueFd> running;
+  auto refill = [&] {
+    while (waiting.size() < pool) {
+      auto runner = ForkPoolRunner(sock, shape);
+      if (!runner) break;
+      waiting.push_back(std::move(*runner));
+    }
+  };
+  int failures = 0;
+  // A waiting runner's word of its build: a failure drops it (closing its socket ends it).
+  auto heard = [&](std::size_t k) {
+    char said[4096];
+    ssize_t got = recv(waiting[k].sock.Get(), said, sizeof said, MSG_DONTWAIT);
+    if (got > 0 && said[0] == 'k') {
+      failures = 0;
+      return false;
+    }
+    if (got < 0 && errno == EAGAIN) return false;
+    if (failures < kPoolFailures) {
+      std::fprintf(stderr, "gaol serve: the pool's sandbox was not built: %.*s\n",
+                   got > 1 ? static_cast<int>(got - 1) : 0, said + 1);
+    }
+    if (++failures == kPoolFailures) {
+      std::fprintf(stderr,
+                   "gaol serve: %d builds failed in a row: no more pre-built sandboxes, "
+                   "every job starts cold\n",
+                   kPoolFailures);
+      pool = 0;
+    }
+    waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
+    return true;
+  };
   for (;;) {
+    if (running.empty()) refill();
+    std::vector<pollfd> polled = {{sock, POLLIN, 0}};
+    for (const UniqueFd& r : running) polled.push_back({r.Get(), POLLIN, 0});
+    for (const PoolRunner& w : waiting) polled.push_back({w.sock.Get(), POLLIN, 0});
+    if (poll(polled.data(), polled.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    bool ended = false;
+    for (std::size_t i = polled.size(); i-- > 1 + running.size();) {
+      if (polled[i].revents != 0 && heard(i - 1 - running.size())) ended = true;
+    }
+    for (std::size_t i = 1 + running.size(); i-- > 1;) {
+      if (polled[i].revents == 0) continue;
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(i - 1));
+      ended = true;
+    }
+    if (ended) refill();
+    if (polled[0].revents == 0) continue;
     std::uint64_t seq = 0;
     std::array<int, 3> fds{};
     std::size_t nfds = 0;
     ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds.data(), fds.size(), &nfds);
     if (n <= 0) return 0;  // the server closed its end: done
-    Reply reply = {-1, 0};
+    Reply reply = {-1, 0, 0, 0};
+    UniqueFd pidfd;
     if (nfds != 3) {
       reply.err = EBADMSG;
-    } else {
+    }
+    // The oldest live pool runner takes the job (one still building finishes first, which is
+    // sooner than a cold start). The server hears of it first: handing the job over wakes the
+    // runner, which would otherwise run before the reply on this CPU (measured: the reply 1.4 ms
+    // late). A runner dying between the two is the server's runner crash, reported as one.
+    std::optional<PoolRunner> taken;
+    while (nfds == 3 && !waiting.empty() && !taken) {
+      PoolRunner runner = std::move(waiting.front());
+      waiting.pop_front();
+      pollfd p = {runner.pidfd.Get(), POLLIN, 0};
+      if (runner.pidfd && poll(&p, 1, 0) == 0) taken = std::move(runner);
+    }
+    if (taken) {
+      reply = {taken->pid, 0, 1, 0};
+      pidfd.Reset(fcntl(taken->pidfd.Get(), F_DUPFD_CLOEXEC, 0));
+      running.push_back(std::move(taken->pidfd));
+    }
+    if (nfds == 3 && reply.pid < 0) {
       pid_t pid = fork();
       if (pid == 0) {
         close(sock);
-        signal(SIGCHLD, SIG_DFL);  // the runner reaps its sandbox with rusage
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        setpgid(0, 0);  // a signal to the server's process group stays out of the jobs
-        // The name other launches check before reaping a leaf as an orphan (cgroup.cc).
-        prctl(PR_SET_NAME, "gaol-runner");
-        _exit(RunnerMain(fds[0], fds[1], fds[2]));
+        waiting.clear();
+        running.clear();
+        BecomeRunner();
+        _exit(RunnerMain(fds[0], fds[1], fds[2], nullptr, pool > 0 ? "empty" : "off"));
       }
-      reply = {pid, pid < 0 ? errno : 0};
+      reply = {pid, pid < 0 ? errno : 0, 0, 0};
+      if (pid > 0) {
+        pidfd.Reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+        if (pidfd) running.emplace_back(fcntl(pidfd.Get(), F_DUPFD_CLOEXEC, 0));
+      }
     }
-    UniqueFd pidfd(reply.pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, reply.pid, 0)) : -1);
-    for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+    reply.depth = static_cast<unsigned>(waiting.size());
     int out = pidfd.Get();
-    if (!SendWithFds(sock, &reply, sizeof reply, &out, pidfd ? 1 : 0)) return 0;
+    bool replied = SendWithFds(sock, &reply, sizeof reply, &out, pidfd ? 1 : 0);
+    // (Its word of its build, if still unread, is left: a failed one serves this job cold.)
+    if (taken) SendWithFds(taken->sock.Get(), &seq, sizeof seq, fds.data(), 3);
+    taken.reset();
+    for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+    if (!replied) return 0;
   }
 }
 
@@ -78,8 +206,7 @@ Status ForkServer::StartLocked() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, theirs.Get(), 3);
-  // Nothing of the server's (sockets, pipes of other jobs) reaches the fork server.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+  // Nothing of the server's (sockets, pipes of other jobs) reaches the fork server (below).
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;
@@ -88,8 +215,22 @@ Status ForkServer::StartLocked() {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string fd_arg = "3";
-  char* argv[] = {exe_.data(), const_cast<char*>("--fork-server-fd"), fd_arg.data(), nullptr};
+  // The pool's shape, in a memfd at fd 4.
+  UniqueFd shape;
+  if (pool_ > 0) {
+    shape.Reset(static_cast<int>(syscall(SYS_memfd_create, "gaol-shape", MFD_CLOEXEC)));
+    if (!shape ||
+        write(shape.Get(), shape_.data(), shape_.size()) != static_cast<ssize_t>(shape_.size()))
+      return Fail(Step::kClone, "write the pool's shape", "memfd");
+    posix_spawn_file_actions_adddup2(&actions, shape.Get(), 4);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 5);
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+  }
+  std::string fd_arg = "3", pool_arg = std::to_string(pool_);
+  char* argv[] = {exe_.data(),     const_cast<char*>("--fork-server-fd"),
+                  fd_arg.data(),   const_cast<char*>("--pool"),
+                  pool_arg.data(), nullptr};
   pid_t pid = -1;
   int rc = posix_spawn(&pid, exe_.c_str(), &actions, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -126,6 +267,8 @@ Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   if (reply.pid < 0) return Fail(Step::kClone, "fork the job's runner", "", reply.err);
   Runner runner;
   runner.pid = reply.pid;
+  runner.warm = reply.warm != 0;
+  runner.depth = reply.depth;
   if (nfds > 0) runner.pidfd.Reset(got[0]);
   for (std::size_t i = 1; i < nfds; ++i) close(got[i]);
   return runner;

@@ -16,12 +16,16 @@
 
 namespace gaol::serve {
 
-// The fork server's own loop, on descriptor `sock`; returns when the server closes it.
-int ForkServerMain(int sock);
+// The fork server's own loop, on descriptor `sock`; returns when the server closes it. With
+// `pool` > 0 it keeps that many runners waiting, each with a sandbox pre-built for `shape` (a
+// runner request, RequestToJson): a job goes to the oldest, and one more is forked after it.
+int ForkServerMain(int sock, unsigned pool = 0, std::string shape = {});
 
 struct Runner {
   pid_t pid = -1;
-  UniqueFd pidfd;  // may be invalid if the runner was already gone when asked
+  UniqueFd pidfd;      // may be invalid if the runner was already gone when asked
+  bool warm = false;   // a pool runner: its sandbox was built (or being built) before the job
+  unsigned depth = 0;  // the pool's runners left waiting, once this one was taken
 };
 
 // The server's side. Launch may be called from any thread; one launch at a time.
@@ -29,7 +33,9 @@ class ForkServer {
  public:
   // `exe` is run as `exe --fork-server-fd 3` (spawned, so it can be restarted from a threaded
   // process).
-  explicit ForkServer(std::string exe) : exe_(std::move(exe)) {}
+  // `pool`, `shape`: as ForkServerMain's (the shape passes in a memfd at its start).
+  explicit ForkServer(std::string exe, unsigned pool = 0, std::string shape = {})
+      : exe_(std::move(exe)), pool_(pool), shape_(std::move(shape)) {}
   ~ForkServer() { Stop(); }
 
   Status Start();
@@ -50,6 +56,8 @@ class ForkServer {
   Status RestartLocked();
   bool AliveLocked() const;
   std::string exe_;
+  unsigned pool_ = 0;
+  std::string shape_;
   mutable std::mutex mu_;
   UniqueFd sock_, pidfd_;
   // Read by /healthz without the lock: the pid is set before the restart count moves.

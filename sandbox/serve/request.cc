@@ -477,9 +477,12 @@ Result<RunRequest> ParseRunRequest(const std::string& body, const Policy& policy
   if (!spec) return tl::unexpected(spec.error());
   request.spec = std::move(*spec);
   bool inline_io = !request.files.empty() || !request.collect.empty();
-  // Placed files need a directory of their own: /work unless the request names one.
-  if (inline_io && !has_workdir && !policy.defaults.contains("workdir"))
-    request.spec.workdir = "/work";
+  // Placed files need a directory of their own, /work unless the request names one; a job that
+  // names none gets the same empty one (and with it, the shape of gaol serve's pre-built
+  // sandboxes).
+  bool defaulted = !has_workdir && !policy.defaults.contains("workdir");
+  if (defaulted) request.spec.workdir = "/work";
+  request.workdir_tmpfs = inline_io || defaulted;
   if (inline_io && request.spec.workdir == "/") {
     return Invalid("spec field `workdir`", "a directory other than / to place `files` in");
   }
@@ -502,7 +505,7 @@ json RequestToJson(const RunRequest& r) {
   return {{"spec", SpecToJson(r.spec)}, {"files", files},
           {"collect", r.collect},       {"collect_limit_bytes", r.collect_limit_bytes},
           {"work_root", r.work_root},   {"job_name", r.job_name},
-          {"bind_roots", r.bind_roots}};
+          {"bind_roots", r.bind_roots}, {"workdir_tmpfs", r.workdir_tmpfs}};
 }
 
 Result<RunRequest> RequestFromJson(const json& value) {
@@ -522,6 +525,7 @@ Result<RunRequest> RequestFromJson(const json& value) {
     r.work_root = value.at("work_root").get<std::string>();
     r.job_name = value.at("job_name").get<std::string>();
     r.bind_roots = value.at("bind_roots").get<std::vector<std::string>>();
+    r.workdir_tmpfs = value.at("workdir_tmpfs").get<bool>();
     if (r.job_name.empty() || r.job_name.find('/') != std::string::npos ||
         r.job_name.starts_with(".")) {
       return Invalid("runner request `job_name`", "one path component");

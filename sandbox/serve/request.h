@@ -32,6 +32,9 @@ struct RunRequest {
   // For each bind mount of the spec, in order: the allowed directory it lies beneath. The runner
   // opens the source beneath it, once, and hands the sandbox that descriptor.
   std::vector<std::string> bind_roots;
+  // The workdir is a tmpfs of the job's own: when the request places or collects files, and when
+  // it names no workdir (then /work). A workdir the request names without files is the root's own.
+  bool workdir_tmpfs = false;
 };
 
 // The operator's rules. Without a limits file: the built-in ones below.

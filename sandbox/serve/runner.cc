@@ -4,17 +4,21 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "sandbox/common/fd_passing.h"
 #include "sandbox/common/unique_fd.h"
 #include "sandbox/io/job_fds.h"
-#include "sandbox/io/remove_tree.h"
 #include "sandbox/io/seed.h"
 #include "sandbox/run.h"
 #include "sandbox/serve/request.h"
@@ -96,10 +100,10 @@ json Collect(int work, const std::string& path, std::uint64_t limit, std::uint64
   return out;
 }
 
-json Captured(const std::string& path, std::uint64_t limit) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+// What the job wrote to a stream, from the memfd the supervisor copied it into.
+json Captured(int memfd, std::uint64_t limit) {
   bool truncated = false;
-  std::string bytes = fd ? ReadFd(fd.Get(), limit, &truncated) : "";
+  std::string bytes = lseek(memfd, 0, SEEK_SET) == 0 ? ReadFd(memfd, limit, &truncated) : "";
   json out = BytesToJson(bytes);
   out["truncated"] = truncated;
   return out;
@@ -112,11 +116,27 @@ json SetupError(const Error& e) {
   return ResultToJson(r);
 }
 
-json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
+// The spec a request runs as: its workdir a tmpfs of the job's own where the request says so
+// (seeded when it has files), so that a job with files and one without have one sandbox shape.
+void ShapeSpec(RunRequest& request) {
+  JobSpec& spec = request.spec;
+  if (request.workdir_tmpfs)
+    spec.mounts.push_back({MountType::kTmpfs, "", spec.workdir, false, spec.limits.memory_bytes});
+}
+
+json RunRequested(RunRequest& request, int cancel_fd, WarmSandboxPtr warm, const char* no_warm) {
   JobSpec& spec = request.spec;
   auto sources = OpenBindSources(request);
   if (!sources) return SetupError(sources.error());
-  CallerStdio stdio{0, 1, 2, cancel_fd};
+  // The job's output, as the supervisor passes it on (within the output limit), lands in memfds of
+  // this runner's own: no file on a host tree, nothing to remove afterwards.
+  UniqueFd out_fd(static_cast<int>(syscall(SYS_memfd_create, "gaol-stdout", MFD_CLOEXEC)));
+  UniqueFd err_fd(static_cast<int>(syscall(SYS_memfd_create, "gaol-stderr", MFD_CLOEXEC)));
+  if (!out_fd || !err_fd) return SetupError(Fail(Step::kOpenIo, "memfd_create", "output").value());
+  CallerStdio stdio{0, out_fd.Get(), err_fd.Get(), cancel_fd};
+  // The answer goes out once PID 1 reported the end; its exit, in which the kernel tears the
+  // namespaces down, is waited for after (RunnerMain), off the answer's path.
+  stdio.wait_for_teardown = false;
   std::size_t k = 0;
   for (const MountSpec& m : spec.mounts) {
     if (m.type == MountType::kBind) stdio.bind_fds.emplace_back(m.target, (*sources)[k++].Get());
@@ -127,13 +147,13 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
   // count against the job's memory, and it holds at most the memory limit.
   bool inline_io = !request.files.empty() || !request.collect.empty();
   UniqueFd seed, workdir;
+  ShapeSpec(request);
   if (inline_io) {
     std::vector<io::SeedFile> files;
     for (const auto& f : request.files) files.push_back({f.path, f.mode, f.content});
     auto written = io::WriteSeed(files);
     if (!written) return SetupError(written.error());
     seed = std::move(*written);
-    spec.mounts.push_back({MountType::kTmpfs, "", spec.workdir, false, spec.limits.memory_bytes});
     stdio.seed = CallerStdio::Seed{spec.workdir, seed.Get(), &workdir};
   }
   // stdin names one of the request's files: its content as a sealed, read-only memfd (a regular
@@ -150,13 +170,21 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
     stdin_fd = std::move(*in);
     spec.stdin_path = std::string(1, '-');  // as a literal, g++ 12 warns -Wrestrict (bug 105329)
   }
-  spec.stdout_path = dir + "/stdout";
-  spec.stderr_path = dir + "/stderr";
+  spec.stdout_path.reset();
+  spec.stderr_path.reset();
   if (stdin_fd) stdio.in = stdin_fd.Get();
-  RunResult result = RunJob(spec, stdio);
-  json out = ResultToJson(result);
-  out["stdout"] = Captured(*spec.stdout_path, request.collect_limit_bytes);
-  out["stderr"] = Captured(*spec.stderr_path, request.collect_limit_bytes);
+  std::optional<RunResult> ran;
+  if (warm) ran = RunWarm(*warm, spec, stdio);
+  if (!ran) {
+    if (warm) no_warm = "shape";
+    warm.reset();  // its namespaces and PID 1 gone before the cold build
+    ran = RunJob(spec, stdio);
+  }
+  json out = ResultToJson(*ran);
+  out["pool"] =
+      ran->prebuilt_build_seconds ? json{{"hit", true}} : json{{"hit", false}, {"reason", no_warm}};
+  out["stdout"] = Captured(out_fd.Get(), request.collect_limit_bytes);
+  out["stderr"] = Captured(err_fd.Get(), request.collect_limit_bytes);
   if (!request.collect.empty()) {
     json files = json::object();
     // One job's collected files together stay within kCollectTotalFactor files' worth: twenty
@@ -174,7 +202,8 @@ json RunRequested(RunRequest& request, const std::string& dir, int cancel_fd) {
 
 }  // namespace
 
-int RunnerMain(int request_fd, int result_fd, int cancel_fd) {
+int RunnerMain(int request_fd, int result_fd, int cancel_fd, WarmSandboxPtr warm,
+               const char* no_warm) {
   std::string text;
   if (lseek(request_fd, 0, SEEK_SET) == 0) text = ReadFd(request_fd, 1ULL << 40, nullptr);
   close(request_fd);
@@ -184,18 +213,47 @@ int RunnerMain(int request_fd, int result_fd, int cancel_fd) {
   if (!request) {
     out = SetupError(request.error());
   } else {
-    std::string dir = request->work_root + "/" + request->job_name;
-    if (mkdir(dir.c_str(), 0700) != 0) {
-      out = SetupError(Fail(Step::kOpenIo, "mkdir", dir).value());
-    } else {
-      out = RunRequested(*request, dir, cancel_fd);
-      UniqueFd root(open(request->work_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (root) io::RemoveTreeAt(root.Get(), request->job_name);
-    }
+    out = RunRequested(*request, cancel_fd, std::move(warm), no_warm);
   }
   bool ok = WriteAll(result_fd, out.dump());
   close(result_fd);
+  // The sandbox's PID 1, released at its exit report: this runner ends only once it is gone, so
+  // that a runner's end (which the server and the fork server watch) means its sandbox's end.
+  while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  }
   return ok ? 0 : 1;
+}
+
+int PoolRunnerMain(int sock, const std::string& shape) {
+  WarmSandboxPtr warm;
+  json value = json::parse(shape, nullptr, false);
+  auto request =
+      value.is_discarded() ? Invalid("the pool's shape", "JSON") : RequestFromJson(value);
+  // The fork server hears how the build went: 'k', or 'f' and the error, which it prints (for
+  // the first few failures only) and after which it drops this runner unless it gave it a job.
+  std::string said = "k";
+  if (request) {
+    ShapeSpec(*request);
+    auto built = BuildWarmSandbox(request->spec);
+    if (built) {
+      warm = std::move(*built);
+    } else {
+      said = "f" + built.error().Message();
+    }
+  } else {
+    said = "f" + request.error().Message();
+  }
+  (void)!send(sock, said.data(), std::min<std::size_t>(said.size(), 4096), MSG_NOSIGNAL);
+  std::uint64_t seq = 0;
+  int fds[3] = {-1, -1, -1};
+  std::size_t nfds = 0;
+  ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds, 3, &nfds);
+  close(sock);
+  if (n <= 0 || nfds != 3) {
+    for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+    return 0;
+  }
+  return RunnerMain(fds[0], fds[1], fds[2], std::move(warm), "failed");
 }
 
 }  // namespace gaol::serve

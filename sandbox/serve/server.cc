@@ -156,6 +156,8 @@ RunResult FiguresFromJson(const json& j) {
   r.peak_memory_bytes = static_cast<std::uint64_t>(number("peak_memory_bytes"));
   if (auto l = j.find("launch"); l != j.end() && l->is_object()) {
     r.launch_total_seconds = l->value("total_seconds", 0.0);
+    if (auto p = l->find("prebuilt"); p != l->end() && p->is_object())
+      r.prebuilt_build_seconds = p->value("build_seconds", 0.0);
     if (auto steps = l->find("steps"); steps != l->end() && steps->is_object()) {
       for (const auto& [name, seconds] : steps->items()) {
         if (seconds.is_number()) r.launch_steps[StepFromName(name)] = seconds.get<double>();
@@ -277,6 +279,7 @@ void Server::Dispatch(const std::shared_ptr<Job>& job) {
   }
   job->runner = runner->pid;
   job->pidfd = std::move(runner->pidfd);
+  observer_.SetPoolDepth(runner->depth);
   {
     std::lock_guard lock(mu_);
     // A DELETE that came while the runner was being forked.
@@ -287,7 +290,12 @@ void Server::Dispatch(const std::shared_ptr<Job>& job) {
 }
 
 void Server::Complete(const std::shared_ptr<Job>& job, json result) {
-  observer_.OnFinished(FiguresFromJson(result));
+  RunResult figures = FiguresFromJson(result);
+  observer_.OnFinished(figures);
+  if (auto pool = result.find("pool"); pool != result.end() && pool->is_object()) {
+    observer_.OnPool(pool->value("hit", false) ? "hit" : pool->value("reason", "other"),
+                     figures.prebuilt_build_seconds);
+  }
   std::size_t bytes = job->async ? result.dump().size() : 0;
   std::shared_ptr<Job> next;
   {

@@ -34,6 +34,9 @@ class ServeObserver : public LaunchObserver {
  public:
   virtual void OnRejected(std::string_view /*reason*/) {}
   virtual void SetQueued(double /*jobs*/) {}
+  // The pool: "hit" or why the job started cold (JobMetrics::OnPool), and its depth.
+  virtual void OnPool(std::string_view /*outcome*/, std::optional<double> /*build_seconds*/) {}
+  virtual void SetPoolDepth(double /*sandboxes*/) {}
   virtual std::string Exposition() { return "# no metrics\n"; }
 };
 

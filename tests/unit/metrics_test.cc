@@ -39,6 +39,11 @@ std::string Exposition() {
   m.OnRejected("queue_full");
   m.OnRejected("a reason nobody listed");
   m.SetQueued(3);
+  m.OnPool("hit", 0.004);
+  m.OnPool("hit", 0.012);
+  m.OnPool("shape", std::nullopt);
+  m.OnPool("not a reason", std::nullopt);
+  m.SetPoolDepth(2);
   return gaol::metrics::TextExposition(*m.Registry());
 }
 
@@ -55,6 +60,11 @@ TEST_CASE("Metrics: the exposition of a fixed sequence of jobs", "[metrics]") {
   CHECK(text.find("gaol_jobs_running 1") != std::string::npos);
   CHECK(text.find("gaol_setup_errors_total{step=\"pivot_root\"} 1") != std::string::npos);
   CHECK(text.find("gaol_jobs_rejected_total{reason=\"other\"} 1") != std::string::npos);
+  CHECK(text.find("gaol_serve_pool_hits_total 2") != std::string::npos);
+  CHECK(text.find("gaol_serve_pool_misses_total{reason=\"shape\"} 1") != std::string::npos);
+  CHECK(text.find("gaol_serve_pool_misses_total{reason=\"other\"} 1") != std::string::npos);
+  CHECK(text.find("gaol_serve_pool_build_seconds_count 2") != std::string::npos);
+  CHECK(text.find("gaol_serve_pool_depth 2") != std::string::npos);
 }
 
 TEST_CASE("Metrics: promtool check metrics accepts the exposition", "[metrics]") {

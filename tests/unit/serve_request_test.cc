@@ -45,7 +45,18 @@ TEST_CASE("Serve request: built-in defaults bound time, memory, processes and ou
     CHECK_THAT(ErrorOf({{"command", {"/bin/true"}}, {"limits", {{field, 1000000000000ULL}}}}),
                Catch::Contains(std::string("limits.") + field) && Catch::Contains("ceiling"));
   }
-  CHECK(r->spec.workdir == "/");
+  // No workdir named: an empty tmpfs of the job's own at /work (the pool's shape); a workdir the
+  // request names without files is the root's own directory.
+  CHECK(r->spec.workdir == "/work");
+  CHECK(r->workdir_tmpfs);
+  auto named = Parse({{"command", {"/bin/true"}}, {"workdir", "/tmp"}});
+  REQUIRE(named);
+  CHECK(named->spec.workdir == "/tmp");
+  CHECK_FALSE(named->workdir_tmpfs);
+  named->job_name = "job-1";
+  auto back = gaol::serve::RequestFromJson(gaol::serve::RequestToJson(*named));
+  REQUIRE(back);
+  CHECK_FALSE(back->workdir_tmpfs);
   // What the request gives wins over a default, up to the ceiling.
   r = Parse({{"command", {"/bin/true"}}, {"limits", {{"wall_time_limit_seconds", 30}}}});
   REQUIRE(r);

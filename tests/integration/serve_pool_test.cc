@@ -1,0 +1,271 @@
+// gaol serve's pool of pre-built sandboxes (--pool), against the real kernel as an unprivileged
+// uid: a job on a pre-built sandbox sees a sandbox of its own and nothing of an earlier job, gets
+// the verdict the cold path gives, and meets the escape suite's attacks as the cold path does.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/serve_harness.h"
+
+namespace gaol::it {
+namespace {
+
+using nlohmann::json;
+
+json Run(httplib::Client& client, const json& request) {
+  Reply r = Post(client, "/v1/run", request);
+  INFO(r.text);
+  REQUIRE(r.status == 200);
+  return r.body;
+}
+
+std::string Stdout(const json& result) { return result["stdout"]["content"].get<std::string>(); }
+
+std::string Base64(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+// The escape suite's attack binary, as an inline file of the request (0755): a pool sandbox takes
+// no bind mounts, so the binary comes as the job's own file.
+const json& AttackFile() {
+  static const json file = [] {
+    const char* dir = std::getenv("GAOL_ATTACK_DIR");
+    if (dir == nullptr) throw std::runtime_error("GAOL_ATTACK_DIR is not set");
+    std::ifstream in(std::string(dir) + "/gaol-attack", std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    return json{{"path", "gaol-attack"},
+                {"content", Base64(bytes.str())},
+                {"encoding", "base64"},
+                {"mode", 0755}};
+  }();
+  return file;
+}
+
+json AttackRequest(const std::string& mode, const std::vector<std::string>& args = {}) {
+  json command = {"./gaol-attack", mode};
+  for (const auto& a : args) command.push_back(a);
+  return {{"command", command}, {"files", {AttackFile()}}};
+}
+
+// The attack's own verdict: its JSON line says it was contained, or the filter killed it.
+void CheckContained(const json& result, const std::string& mode, bool may_be_killed = false) {
+  INFO(mode << ": " << result.dump().substr(0, 2000));
+  CHECK(result["pool"]["hit"] == true);
+  if (may_be_killed && result["status"] == "seccomp_violation") return;
+  REQUIRE(result["status"] == "ok");
+  std::istringstream lines(Stdout(result));
+  json line;
+  for (std::string text; std::getline(lines, text);) {
+    if (!text.empty() && text[0] == '{') line = json::parse(text, nullptr, false);
+  }
+  REQUIRE(line.is_object());
+  CHECK(line["contained"] == true);
+}
+
+volatile sig_atomic_t g_usr1 = 0;
+void CountUsr1(int) { g_usr1 = g_usr1 + 1; }
+
+}  // namespace
+
+TEST_CASE("serve: a pre-built sandbox serves one job, and the next sees nothing of it", "[serve]") {
+  ServeProcess server({"--pool", "2"});
+  auto client = server.Client();
+  // The writer leaves what it can everywhere it may write, and a process behind.
+  const std::string write =
+      "echo left > /work/mark; echo left > /tmp/mark; echo left > /dev/shm/mark 2>/dev/null; "
+      "hostname; (sleep 60 &); echo pid $$";
+  const std::string look =
+      "ls -A /work /tmp /dev/shm; ls /proc | grep -c '^[0-9]'; hostname; echo pid $$";
+  for (int round = 0; round < 3; ++round) {
+    json wrote = Run(client, {{"command", {"/bin/sh", "-c", write}}});
+    INFO(wrote.dump());
+    CHECK(wrote["status"] == "ok");
+    CHECK(wrote["pool"]["hit"] == true);
+    CHECK(wrote["launch"]["prebuilt"]["build_seconds"].get<double>() > 0);
+    CHECK(wrote["launch"]["steps"].contains("attach"));
+    // PID 1 is gaol's; the job's shell is the sandbox's first process after it.
+    CHECK(Stdout(wrote).find("pid 2\n") != std::string::npos);
+    json looked = Run(client, {{"command", {"/bin/sh", "-c", look}}});
+    INFO(looked.dump());
+    CHECK(looked["status"] == "ok");
+    CHECK(looked["pool"]["hit"] == true);
+    // Empty directories, a fresh pid namespace (PID 1, sh, ls, grep: the writer's sleep is gone),
+    // the same hostname, and again pid 2.
+    CHECK(Stdout(looked) == "/dev/shm:\n\n/tmp:\n\n/work:\n4\ngaol\npid 2\n");
+  }
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("gaol_serve_pool_hits_total 6") != std::string::npos);
+  CHECK(metrics->body.find("gaol_serve_pool_depth") != std::string::npos);
+  CHECK(metrics->body.find("gaol_serve_pool_build_seconds_count 6") != std::string::npos);
+  CHECK(server.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+}
+
+TEST_CASE("serve: a job on a pre-built sandbox gets the verdict and figures of a cold start",
+          "[serve]") {
+  ServeProcess cold({"--pool", "0"});
+  ServeProcess warm({"--pool", "2"});
+  auto cold_client = cold.Client();
+  auto warm_client = warm.Client();
+  json sh = {"/bin/sh", "-c"};
+  auto cmd = [&](const std::string& script) {
+    json c = sh;
+    c.push_back(script);
+    return c;
+  };
+  std::vector<json> requests = {
+      {{"command", {"/bin/true"}}},
+      {{"command", cmd("exit 3")}},
+      {{"command", cmd("kill -SEGV $$")}},
+      {{"command", cmd("while :; do :; done")}, {"limits", {{"time_limit_seconds", 0.5}}}},
+      {{"command", {"/bin/sleep", "5"}}, {"limits", {{"wall_time_limit_seconds", 0.3}}}},
+      {{"command", cmd("yes | head -c 2000000")}, {"limits", {{"output_limit_bytes", 1000}}}},
+      {{"command", {"/no/such/command"}}},
+      {{"command", cmd("ulimit -n; ulimit -u; ulimit -c; ulimit -v")},
+       {"limits", {{"memory_bytes", 64 << 20}, {"pids", 32}}}},
+      {{"command", {"/bin/cat", "in.txt"}},
+       {"files", {{{"path", "in.txt"}, {"content", "x\n"}}}},
+       {"stdin", "in.txt"}},
+      {{"command", cmd("env | sort; pwd")}, {"env", {{"A", "b"}}}},
+      {{"command", cmd("head -c 100 /dev/zero > big")},
+       {"limits", {{"memory_bytes", 16 << 20}}},
+       {"collect", {"big"}}},
+      AttackRequest("i386"),
+  };
+  for (const json& request : requests) {
+    json c = Run(cold_client, request);
+    json w = Run(warm_client, request);
+    INFO(request.dump().substr(0, 300)
+         << "\ncold: " << c.dump().substr(0, 1500) << "\nwarm: " << w.dump().substr(0, 1500));
+    CHECK(c["pool"]["hit"] == false);
+    CHECK(c["pool"]["reason"] == "off");
+    CHECK(w["pool"]["hit"] == true);
+    for (const char* field : {"status", "exit_code", "signal", "output_truncated", "enforcement",
+                              "seccomp", "landlock", "stdout", "stderr", "files", "error"}) {
+      INFO(field);
+      CHECK(c[field] == w[field]);
+    }
+  }
+  CHECK(cold.Stop() == 0);
+  CHECK(warm.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+}
+
+TEST_CASE("serve: a request of another shape starts cold and says why", "[serve]") {
+  ServeProcess server({"--pool", "1"});
+  auto client = server.Client();
+  // A workdir the request names (without files) is the root's own directory: not the pool's.
+  json other = Run(client, {{"command", {"/bin/pwd"}}, {"workdir", "/tmp"}});
+  CHECK(other["status"] == "ok");
+  CHECK(Stdout(other) == "/tmp\n");
+  CHECK(other["pool"] == json{{"hit", false}, {"reason", "shape"}});
+  CHECK(other["launch"]["prebuilt"].is_null());
+  // The sandbox that did not fit was discarded with its runner: the next job gets a new one.
+  json next = Run(client, {{"command", {"/bin/pwd"}}});
+  CHECK(Stdout(next) == "/work\n");
+  CHECK(next["pool"]["hit"] == true);
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("gaol_serve_pool_misses_total{reason=\"shape\"} 1") !=
+        std::string::npos);
+  CHECK(metrics->body.find("gaol_serve_pool_hits_total 1") != std::string::npos);
+  CHECK(server.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+}
+
+TEST_CASE("serve: a shape that cannot be pre-built costs three lines, then jobs start cold",
+          "[serve]") {
+  // A cgroup the pool's shape must have: found or not, no pre-built sandbox takes one.
+  std::string dir = MakeTempDir();
+  std::ofstream(dir + "/limits.json") << R"({"defaults": {"require_cgroup": true}})";
+  ServeProcess server({"--pool", "2", "--limits-file", dir + "/limits.json"});
+  auto client = server.Client();
+  for (int i = 0; i < 6; ++i) {
+    json r = Run(client, {{"command", {"/bin/true"}}});
+    INFO(r.dump());
+    CHECK(r["pool"]["hit"] == false);
+  }
+  std::string err = server.Stderr();
+  INFO(err);
+  std::size_t lines = 0;
+  for (std::size_t at = 0;
+       (at = err.find("the pool's sandbox was not built", at)) != std::string::npos; ++at) {
+    ++lines;
+  }
+  CHECK(lines == 3);
+  CHECK(err.find("no more pre-built sandboxes") != std::string::npos);
+  // Once the pool is off, a job says so.
+  CHECK(Run(client, {{"command", {"/bin/true"}}})["pool"]["reason"] == "off");
+  CHECK(server.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+  RemoveTree(dir);
+}
+
+TEST_CASE("serve: the escape suite's attacks meet a pre-built sandbox as a cold one",
+          "[serve][escape]") {
+  ServeProcess server({"--pool", "2"});
+  auto client = server.Client();
+  for (const char* mode : {"dotdot", "chroot", "handle", "userns", "mount", "keyctl", "io_uring",
+                           "perf", "bpf", "sysfs", "cgroup"}) {
+    CheckContained(Run(client, AttackRequest(mode)), mode);
+  }
+  CheckContained(Run(client, AttackRequest("x32")), "x32", /*may_be_killed=*/true);
+  CheckContained(Run(client, AttackRequest("ptrace", {std::to_string(getpid())})), "ptrace");
+  // Nothing of the host is reachable by pid, by loopback or by abstract socket.
+  struct sigaction count = {}, old = {};
+  count.sa_handler = CountUsr1;
+  sigaction(SIGUSR1, &count, &old);
+  g_usr1 = 0;
+  CheckContained(Run(client, AttackRequest("kill", {std::to_string(getpid())})), "kill");
+  CHECK(g_usr1 == 0);
+  sigaction(SIGUSR1, &old, nullptr);
+  int tcp = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(bind(tcp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(tcp, 4) == 0);
+  REQUIRE(getsockname(tcp, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  CheckContained(Run(client, AttackRequest("tcp", {std::to_string(ntohs(addr.sin_port))})), "tcp");
+  CHECK(accept(tcp, nullptr, nullptr) < 0);
+  close(tcp);
+  std::string name = "gaol-pool-escape-" + std::to_string(getpid());
+  int unix_sock = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_un un = {};
+  un.sun_family = AF_UNIX;
+  std::copy(name.begin(), name.end(), un.sun_path + 1);
+  auto un_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  REQUIRE(bind(unix_sock, reinterpret_cast<sockaddr*>(&un), un_len) == 0);
+  REQUIRE(listen(unix_sock, 4) == 0);
+  CheckContained(Run(client, AttackRequest("abstract", {name})), "abstract");
+  CHECK(accept(unix_sock, nullptr, nullptr) < 0);
+  close(unix_sock);
+  CHECK(server.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+}
+
+}  // namespace gaol::it

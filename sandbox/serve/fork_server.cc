@@ -101,16 +101,18 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
   auto heard = [&](std::size_t k) {
     char said[4096];
     ssize_t got = recv(waiting[k].sock.Get(), said, sizeof said, MSG_DONTWAIT);
+    if (got < 0 && errno == EAGAIN) return false;
     if (got > 0 && said[0] == 'k') {
       failures = 0;
       return false;
     }
-    if (got < 0 && errno == EAGAIN) return false;
-    if (failures < kPoolFailures) {
+    // A failed build; or no word at all (EOF): the runner died (a kill), which says nothing of
+    // the shape.
+    if (got > 0 && failures < kPoolFailures) {
       std::fprintf(stderr, "gaol serve: the pool's sandbox was not built: %.*s\n",
-                   got > 1 ? static_cast<int>(got - 1) : 0, said + 1);
+                   static_cast<int>(got - 1), said + 1);
     }
-    if (++failures == kPoolFailures) {
+    if (got > 0 && ++failures == kPoolFailures) {
       std::fprintf(stderr,
                    "gaol serve: %d builds failed in a row: no more pre-built sandboxes, "
                    "every job starts cold\n",

@@ -214,13 +214,6 @@ int main(int argc, char** argv) {
   // request whose plan differs from it only in what a job brings at the last moment.
   unsigned pool_size = pool.value_or(max_concurrent);
   std::string shape;
-  if (pool_size > 0 && !options.cgroup_parent.empty()) {
-    // Every job's plan then has a leaf, which a pre-built sandbox cannot take (yet): all misses.
-    std::fprintf(stderr,
-                 "gaol serve: no pre-built sandboxes with --cgroup-parent (each job gets a cgroup "
-                 "leaf, made per job): every job starts cold\n");
-    pool_size = 0;
-  }
   if (pool_size > 0) {
     auto request = gaol::serve::ParseRunRequest(R"({"command": ["/bin/true"]})", options.policy);
     if (!request) {
@@ -230,6 +223,8 @@ int main(int argc, char** argv) {
     } else {
       request->work_root = options.work_root;
       request->job_name = "pool";
+      // As every request's (Server::HandleSubmit): the leaves go there.
+      if (!options.cgroup_parent.empty()) request->spec.cgroup_parent = options.cgroup_parent;
       shape = gaol::serve::RequestToJson(*request).dump();
     }
   }

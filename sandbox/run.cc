@@ -436,8 +436,9 @@ bool SameBpf(const std::vector<sock_filter>& a, const std::vector<sock_filter>& 
 
 // Whether a sandbox built for plan `built` is the one `plan` would build: every field but what the
 // job's parts bring at the last moment (argv, env, exec candidates, rlimits, the limits the
-// supervisor keeps, the tmpfs sizes, which follow the memory limit). Compared field by field:
-// serialising both plans cost 0.3-0.45 ms on the request's path (measured), this a few µs.
+// supervisor keeps, the tmpfs sizes, which follow the memory limit, and its leaf's limits).
+// Compared field by field: serialising both plans cost 0.3-0.45 ms on the request's path
+// (measured), this a few µs.
 bool SameShape(const Plan& plan, const Plan& built) {
   auto same_mount = [&](const MountOp& x, const MountOp& y) {
     bool tmpfs = x.kind == MountOpKind::kTmpfs;
@@ -461,7 +462,14 @@ bool SameShape(const Plan& plan, const Plan& built) {
     same_seccomp = fa.profile == fb.profile && fa.listener == fb.listener && fa.flags == fb.flags &&
                    SameBpf(fa.main, fb.main) && SameBpf(fa.overlay, fb.overlay);
   }
-  return same_seccomp && !plan.cgroup.parent && !built.cgroup.parent &&
+  // A leaf's limits are written when the job comes; where it goes and what it can be given not.
+  const auto& ca = plan.cgroup;
+  const auto& cb = built.cgroup;
+  bool same_cgroup = ca.parent.has_value() == cb.parent.has_value() &&
+                     (!ca.parent || (ca.parent->path == cb.parent->path &&
+                                     ca.parent->move_self == cb.parent->move_self &&
+                                     ca.controllers == cb.controllers));
+  return same_seccomp && same_cgroup &&
          std::tie(plan.clone_flags, plan.uid, plan.gid, plan.rootfs, plan.read_only_root,
                   plan.chroot, plan.bring_up_lo, plan.set_hostname, plan.hostname, plan.workdir,
                   plan.keep_caps, plan.last_cap, plan.apparmor_exec) ==
@@ -481,8 +489,9 @@ struct WarmSandbox {
   HostFacts facts;
   Plan plan;
   bool looks_for_cgroup = false;
-  std::optional<RlimitOp> nofile;  // the caller's own, when MakeDescriptorRoom raised it
-  UniqueFd empty_seed;             // the workdir's, so that PID 1 hands its root back
+  std::optional<RlimitOp> nofile;    // the caller's own, when MakeDescriptorRoom raised it
+  std::optional<cgroup::Leaf> leaf;  // PID 1's, made without limits: the job's come with it
+  UniqueFd empty_seed;               // the workdir's, so that PID 1 hands its root back
   Launched launched;
   double build_seconds = 0;
 };
@@ -518,10 +527,11 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   if (!plan) return tl::unexpected(plan.error());
   sandbox->plan = std::move(*plan);
   Plan& p = sandbox->plan;
-  // What the warm start cannot give a job: a cgroup leaf (made per job, for now only cold), a
-  // systemd scope, the caller's pid namespace (gaol its subreaper).
-  if (p.cgroup.parent || !sandbox->facts.systemd_scope.empty() || !(p.clone_flags & CLONE_NEWPID))
-    return Invalid("the pool's sandbox shape", "no cgroup leaf and a pid namespace of its own");
+  // What the warm start cannot give a job: a systemd scope (gaol moved into one while gathering
+  // the facts), the caller's pid namespace (gaol its subreaper).
+  if (!sandbox->facts.systemd_scope.empty() || !(p.clone_flags & CLONE_NEWPID))
+    return Invalid("the pool's sandbox shape",
+                   "a pid namespace of its own, and a cgroup found without systemd's help");
   std::size_t rlimits = p.rlimits.size();
   if (auto room = MakeDescriptorRoom(p); !room) return tl::unexpected(room.error());
   if (p.rlimits.size() > rlimits) sandbox->nofile = p.rlimits.back();
@@ -543,7 +553,15 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
     io.given_sources[static_cast<std::size_t>(workdir - p.mounts.data())] =
         sandbox->empty_seed.Get();
   }
-  auto launched = LaunchSandbox(p, std::move(io), -1, /*warm=*/true);
+  if (p.cgroup.parent) {
+    // Born in its leaf, as a cold sandbox is; nothing of a job runs there before its limits.
+    cgroup::ReapOrphans(*p.cgroup.parent);
+    auto made = cgroup::Leaf::Create(*p.cgroup.parent, p.cgroup.controllers, {});
+    if (!made) return tl::unexpected(made.error());
+    sandbox->leaf = std::move(*made);
+  }
+  auto launched =
+      LaunchSandbox(p, std::move(io), sandbox->leaf ? sandbox->leaf->DirFd() : -1, /*warm=*/true);
   if (!launched) return tl::unexpected(launched.error());
   sandbox->launched = std::move(*launched);
   sandbox->empty_seed.Reset();
@@ -629,6 +647,18 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
   if (!io) return fail(io.error());
   result.launch_steps[Step::kOpenIo] = Seconds(MonotonicNs() - planned);
   DescribePlan(spec, plan, result);
+  Sandbox running;
+  if (sandbox.leaf) {
+    std::uint64_t t0 = MonotonicNs();
+    if (auto s = sandbox.leaf->Write(plan.cgroup.limits); !s) return fail(s.error());
+    auto fd = sandbox.leaf->OpenCpuStat();
+    if (!fd) return fail(fd.error());
+    running.cpu_stat = std::move(*fd);
+    running.memory_current = sandbox.leaf->OpenMemoryCurrentWithoutPeak();
+    running.leaf = std::move(sandbox.leaf);
+    sandbox.leaf.reset();
+    result.launch_steps[Step::kCgroup] = Seconds(MonotonicNs() - t0);
+  }
   ForwardedSignals signals;
   int fds[4] = {io->launch.stdin_fd, io->launch.stdout_w.Get(), io->launch.stderr_w.Get(),
                 stdio.seed ? stdio.seed->fd : -1};
@@ -640,7 +670,6 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
   io->launch.stderr_w.Reset();
   sandbox.launched.sync.Reset();
   if (!sent) return fail(Fail(Step::kAttach, "send the job's parts", "sync channel", err).value());
-  Sandbox running;
   running.launched = std::move(sandbox.launched);
   if (auto s =
           SuperviseAndJudge(spec, plan, *io, stdio, running, signals.Fd(), start, observer, result);

@@ -216,15 +216,19 @@ Result<Leaf> Leaf::Create(const Parent& parent, const std::set<std::string>& con
   leaf.path_ = parent.path + "/" + name;
   leaf.dir_.Reset(openat(parent_fd.Get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!leaf.dir_) return Fail(Step::kCgroup, "open the job's cgroup", leaf.path_);
+  if (auto s = leaf.Write(limits); !s) return tl::unexpected(s.error());
+  return leaf;
+}
+
+Status Leaf::Write(const std::vector<std::pair<std::string, std::string>>& limits) const {
   for (const auto& [file, value] : limits) {
     // Without swap accounting in the kernel there is no swap to forbid.
-    if (file == "memory.swap.max" && faccessat(leaf.dir_.Get(), file.c_str(), F_OK, 0) != 0)
-      continue;
-    if (auto s = WriteAt(leaf.dir_.Get(), file, value, Step::kCgroup); !s) {
-      return tl::unexpected(std::move(s.error()).With(leaf.path_));
+    if (file == "memory.swap.max" && faccessat(dir_.Get(), file.c_str(), F_OK, 0) != 0) continue;
+    if (auto s = WriteAt(dir_.Get(), file, value, Step::kCgroup); !s) {
+      return tl::unexpected(std::move(s.error()).With(path_));
     }
   }
-  return leaf;
+  return {};
 }
 
 Result<UniqueFd> Leaf::OpenCpuStat() const {

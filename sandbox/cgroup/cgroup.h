@@ -65,6 +65,9 @@ class Leaf {
   Leaf& operator=(Leaf&& other) noexcept;
   ~Leaf() { Remove(); }
 
+  // Writes `limits` (file, value) into the leaf (Create does, for a leaf made for its job; a
+  // pre-built sandbox's leaf gets its job's when the job comes).
+  Status Write(const std::vector<std::pair<std::string, std::string>>& limits) const;
   int DirFd() const { return dir_.Get(); }
   const std::string& Path() const { return path_; }
   // An fd of cpu.stat, for the supervisor's CPU-time checks.

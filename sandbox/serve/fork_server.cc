@@ -186,8 +186,14 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
     reply.depth = static_cast<unsigned>(waiting.size());
     int out = pidfd.Get();
     bool replied = SendWithFds(sock, &reply, sizeof reply, &out, pidfd ? 1 : 0);
-    // (Its word of its build, if still unread, is left: a failed one serves this job cold.)
-    if (taken) SendWithFds(taken->sock.Get(), &seq, sizeof seq, fds.data(), 3);
+    // Its word of its build, if still unread, is read first (a failed build serves this job
+    // cold): closing a socket with unread data resets the runner's end (PoolRunnerMain).
+    if (taken) {
+      char word[4096];
+      while (recv(taken->sock.Get(), word, sizeof word, MSG_DONTWAIT) > 0) {
+      }
+      SendWithFds(taken->sock.Get(), &seq, sizeof seq, fds.data(), 3);
+    }
     taken.reset();
     for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
     if (!replied) return 0;

@@ -464,7 +464,8 @@ TEST_CASE("serve: cancelling a job in a delegated cgroup kills it and removes it
   std::string dir = MakeTempDir();
   std::string limits =
       WriteFile(dir, "limits.json", json({{"allow", {{"bind_sources", {ProbeDir()}}}}}).dump());
-  ServeProcess server({"--cgroup-parent", parent, "--limits-file", limits});
+  // Cold starts: no pre-built sandbox's leaf among the ones counted here (the next case has them).
+  ServeProcess server({"--cgroup-parent", parent, "--limits-file", limits, "--pool", "0"});
   auto c = server.Client();
   Reply made = Post(c, "/v1/jobs",
                     {{"command", {"/bin/sh", "-c", "sleep 4245.5 & sleep 4245.5"}},
@@ -489,6 +490,52 @@ TEST_CASE("serve: cancelling a job in a delegated cgroup kills it and removes it
   CHECK(leaves() == before);
   CHECK(server.Stop() == 0);
   RemoveTree(dir);
+}
+
+TEST_CASE("serve: a pre-built sandbox's leaf gives a job the cold path's limits and figures",
+          "[vm]") {
+  const char* parent = std::getenv("GAOL_CGROUP_PARENT");
+  REQUIRE(parent);
+  auto leaves = [&] {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(parent)) {
+      n += e.is_directory() && e.path().filename().string().starts_with("gaol-job");
+    }
+    return n;
+  };
+  std::size_t before = leaves();
+  ServeProcess cold({"--cgroup-parent", parent, "--pool", "0"});
+  ServeProcess warm({"--cgroup-parent", parent, "--pool", "1"});
+  auto cold_client = cold.Client();
+  auto warm_client = warm.Client();
+  std::vector<json> requests = {
+      // tail keeps its whole (newline-free) last line: far past the memory limit.
+      {{"command", {"/bin/sh", "-c", "head -c 200000000 /dev/zero | tail -n 1 >/dev/null"}},
+       {"limits", {{"memory_bytes", 32 << 20}}}},
+      {{"command", {"/bin/sh", "-c", "while :; do :; done"}},
+       {"limits", {{"time_limit_seconds", 0.5}, {"wall_time_limit_seconds", 20}}}},
+      {{"command", {"/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9; do sleep 2 & done; wait"}},
+       {"limits", {{"pids", 4}}}},
+      {{"command", {"/bin/sh", "-c", "echo ok"}}, {"limits", {{"memory_bytes", 64 << 20}}}},
+  };
+  for (const json& request : requests) {
+    Reply c = Post(cold_client, "/v1/run", request);
+    Reply w = Post(warm_client, "/v1/run", request);
+    INFO(request.dump() << "\ncold: " << c.text << "\nwarm: " << w.text);
+    REQUIRE(c.status == 200);
+    REQUIRE(w.status == 200);
+    CHECK(w.body["pool"]["hit"] == true);
+    for (const char* field : {"status", "exit_code", "signal", "oom_killed", "enforcement",
+                              "accounting", "peak_memory_source", "stdout"}) {
+      INFO(field);
+      CHECK(c.body[field] == w.body[field]);
+    }
+    CHECK(w.body["launch"]["steps"].contains("cgroup"));
+  }
+  CHECK(cold.Stop() == 0);
+  CHECK(warm.Stop() == 0);
+  // Every leaf goes: the jobs' and the one of the sandbox still waiting when the server stopped.
+  CHECK(leaves() == before);
 }
 
 TEST_CASE("serve: --listen unix:PATH serves on a Unix socket", "[serve]") {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -486,6 +487,7 @@ bool SameShape(const Plan& plan, const Plan& built) {
 
 // A sandbox built before its job (gaol serve's pool), PID 1 waiting on launched.sync.
 struct WarmSandbox {
+  JobSpec shape;
   HostFacts facts;
   Plan plan;
   bool looks_for_cgroup = false;
@@ -520,6 +522,7 @@ Error BuildError(int report_r) {
 Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   std::uint64_t start = MonotonicNs();
   WarmSandboxPtr sandbox(new WarmSandbox);
+  sandbox->shape = shape;
   auto facts = GatherHostFacts(shape);
   if (!facts) return tl::unexpected(facts.error());
   sandbox->facts = std::move(*facts);
@@ -532,6 +535,12 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   if (!sandbox->facts.systemd_scope.empty() || !(p.clone_flags & CLONE_NEWPID))
     return Invalid("the pool's sandbox shape",
                    "a pid namespace of its own, and a cgroup found without systemd's help");
+  // Nor a bind mount of the spec's: its source must be opened beneath its allowed directory for
+  // the request that names it (gaol serve's runner), never by path ahead of time.
+  for (const MountOp& op : p.mounts) {
+    if (op.kind == MountOpKind::kBind && op.origin == "--volume")
+      return Invalid("the pool's sandbox shape", "no bind mounts (`" + op.target + "` is one)");
+  }
   std::size_t rlimits = p.rlimits.size();
   if (auto room = MakeDescriptorRoom(p); !room) return tl::unexpected(room.error());
   if (p.rlimits.size() > rlimits) sandbox->nofile = p.rlimits.back();
@@ -565,6 +574,13 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   if (!launched) return tl::unexpected(launched.error());
   sandbox->launched = std::move(*launched);
   sandbox->empty_seed.Reset();
+  // The room was for the build: the job's own start (cold, should its shape differ) finds the
+  // caller's limit again.
+  if (sandbox->nofile) {
+    rlimit was = {static_cast<rlim_t>(sandbox->nofile->soft),
+                  static_cast<rlim_t>(sandbox->nofile->hard)};
+    setrlimit(RLIMIT_NOFILE, &was);
+  }
   char ready = 0;
   ssize_t n;
   do {
@@ -618,11 +634,32 @@ bool EncodeParts(const Plan& plan, const Plan& built, bool seed, std::string* ou
 
 }  // namespace
 
+namespace {
+
+// Whether the host facts gathered for `shape` are the ones `spec` would gather: every spec field
+// GatherHostFacts reads the host for (a profile file's text, the Landlock ABI, AppArmor, the
+// subordinate ids, a cgroup) is the shape's own.
+bool SameFacts(const JobSpec& spec, const JobSpec& shape) {
+  return spec.seccomp == shape.seccomp && spec.landlock == shape.landlock &&
+         spec.apparmor == shape.apparmor && spec.map_users == shape.map_users &&
+         spec.map_groups == shape.map_groups && spec.rootfs == shape.rootfs &&
+         spec.cgroup_parent == shape.cgroup_parent && spec.require_cgroup == shape.require_cgroup &&
+         spec.limits.devices.empty() && shape.limits.devices.empty() &&
+         LooksForCgroup(spec) == LooksForCgroup(shape);
+}
+
+bool Alive(const OwnedChild& child) {
+  pollfd p = {child.PidFd(), POLLIN, 0};
+  return child.PidFd() >= 0 && poll(&p, 1, 0) == 0;  // a pidfd turns readable at the exit
+}
+
+}  // namespace
+
 std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
                                  const CallerStdio& stdio, LaunchObserver* observer) {
   std::uint64_t start = MonotonicNs();
-  if (!sandbox.launched.sync || !sandbox.launched.child.PidFd() ||
-      LooksForCgroup(spec) != sandbox.looks_for_cgroup || !spec.limits.devices.empty())
+  // A sandbox whose PID 1 is gone (killed while it waited) is the cold path's to replace.
+  if (!sandbox.launched.sync || !Alive(sandbox.launched.child) || !SameFacts(spec, sandbox.shape))
     return std::nullopt;
   // A plan the pre-built sandbox cannot give this job is the cold path's to refuse or run.
   auto made = MakePlan(spec, sandbox.facts);
@@ -638,8 +675,12 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
   if (!EncodeParts(plan, sandbox.plan, stdio.seed.has_value(), &parts)) return std::nullopt;
 
   RunResult result;
-  if (observer) observer->OnStarted();
-  auto fail = [&](Error e) { return Failed(std::move(e), observer, result); };
+  // The observer hears of the job once it started; a failure before that is still its job's.
+  bool started = false;
+  auto fail = [&](Error e) {
+    if (observer && !started) observer->OnStarted();
+    return Failed(std::move(e), observer, result);
+  };
   result.prebuilt_build_seconds = sandbox.build_seconds;
   result.launch_steps[Step::kPlan] = Seconds(MonotonicNs() - start);
   std::uint64_t planned = MonotonicNs();
@@ -655,8 +696,6 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
     if (!fd) return fail(fd.error());
     running.cpu_stat = std::move(*fd);
     running.memory_current = sandbox.leaf->OpenMemoryCurrentWithoutPeak();
-    running.leaf = std::move(sandbox.leaf);
-    sandbox.leaf.reset();
     result.launch_steps[Step::kCgroup] = Seconds(MonotonicNs() - t0);
   }
   ForwardedSignals signals;
@@ -669,7 +708,14 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
   io->launch.stdout_w.Reset();
   io->launch.stderr_w.Reset();
   sandbox.launched.sync.Reset();
+  // PID 1 died after the check above: nothing of the job ran; the cold path takes it (the
+  // caller destroys this sandbox, and its leaf, first).
+  if (!sent && (err == EPIPE || err == ECONNRESET)) return std::nullopt;
   if (!sent) return fail(Fail(Step::kAttach, "send the job's parts", "sync channel", err).value());
+  started = true;
+  if (observer) observer->OnStarted();
+  running.leaf = std::move(sandbox.leaf);
+  sandbox.leaf.reset();
   running.launched = std::move(sandbox.launched);
   if (auto s =
           SuperviseAndJudge(spec, plan, *io, stdio, running, signals.Fd(), start, observer, result);

@@ -66,8 +66,10 @@ struct WarmSandboxDelete {
 };
 using WarmSandboxPtr = std::unique_ptr<WarmSandbox, WarmSandboxDelete>;
 
-// `shape`: a JobSpec whose argv, env, limits and stdio do not matter. Refused: shapes that need a
-// cgroup leaf or share the caller's pid namespace (those jobs start cold).
+// `shape`: a JobSpec whose argv, env, limits and stdio do not matter. PID 1 is born in a leaf
+// without limits when the plan has one (the job's are written when it comes). Refused: shapes
+// that share the caller's pid namespace, need a systemd scope or bind a path (those jobs start
+// cold).
 Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape);
 double WarmSandboxBuildSeconds(const WarmSandbox& sandbox);
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sandbox/common/fd_passing.h"
+#include "sandbox/launch/child_report.h"
 #include "sandbox/serve/runner.h"
 
 extern char** environ;
@@ -55,17 +56,20 @@ void BecomeRunner() {
 }
 
 // A new pool runner: it builds its sandbox at once and then waits for a job.
-std::optional<PoolRunner> ForkPoolRunner(int server_sock, const std::string& shape) {
+std::optional<PoolRunner> ForkPoolRunner(const std::string& shape) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return std::nullopt;
   UniqueFd ours(pair[0]), theirs(pair[1]);
   pid_t pid = fork();
   if (pid < 0) return std::nullopt;
   if (pid == 0) {
-    close(server_sock);
-    ours.Reset();
+    // Nothing of the fork server's (the other pool runners' sockets, the running ones' pidfds)
+    // stays with this runner: each runner's socket must hang up when the fork server drops it.
+    int keep = theirs.Get();
+    if (keep != 3 && dup2(keep, 3) < 0) _exit(1);
+    close_range(4, ~0U, 0);
     BecomeRunner();
-    _exit(PoolRunnerMain(theirs.Get(), shape));
+    _exit(PoolRunnerMain(3, shape));
   }
   PoolRunner runner;
   runner.pid = pid;
@@ -91,7 +95,7 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
   std::vector<UniqueFd> running;
   auto refill = [&] {
     while (waiting.size() < pool) {
-      auto runner = ForkPoolRunner(sock, shape);
+      auto runner = ForkPoolRunner(shape);
       if (!runner) break;
       waiting.push_back(std::move(*runner));
     }
@@ -106,16 +110,17 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
       failures = 0;
       return false;
     }
-    // A failed build; or no word at all (EOF): the runner died (a kill), which says nothing of
-    // the shape.
+    // A failed build; or no word at all (EOF): the runner died before it had a job (killed,
+    // or its build crashed). Both count, so that a build that always fails cannot make the
+    // fork server fork for ever; a successful one ('k') resets the count.
     if (got > 0 && failures < kPoolFailures) {
       std::fprintf(stderr, "gaol serve: the pool's sandbox was not built: %.*s\n",
                    static_cast<int>(got - 1), said + 1);
     }
-    if (got > 0 && ++failures == kPoolFailures) {
+    if (++failures == kPoolFailures) {
       std::fprintf(stderr,
-                   "gaol serve: %d builds failed in a row: no more pre-built sandboxes, "
-                   "every job starts cold\n",
+                   "gaol serve: %d pre-built sandboxes in a row failed or died before a job: no "
+                   "more, every job starts cold\n",
                    kPoolFailures);
       pool = 0;
     }
@@ -146,7 +151,20 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
     std::array<int, 3> fds{};
     std::size_t nfds = 0;
     ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds.data(), fds.size(), &nfds);
-    if (n <= 0) return 0;  // the server closed its end: done
+    if (n <= 0) {
+      // The server closed its end: the waiting runners are told (their sockets hang up) and,
+      // like the running ones, waited for (bounded), so that the server ends after its sandboxes.
+      std::vector<UniqueFd> ending = std::move(running);
+      for (PoolRunner& w : waiting) ending.push_back(std::move(w.pidfd));
+      waiting.clear();
+      auto deadline = MonotonicNs() + 5'000'000'000ULL;
+      for (const UniqueFd& r : ending) {
+        pollfd p = {r.Get(), POLLIN, 0};
+        auto now = MonotonicNs();
+        if (r && now < deadline) poll(&p, 1, static_cast<int>((deadline - now) / 1'000'000));
+      }
+      return 0;
+    }
     Reply reply = {-1, 0, 0, 0};
     UniqueFd pidfd;
     if (nfds != 3) {
@@ -307,9 +325,10 @@ void ForkServer::Stop() {
   std::lock_guard lock(mu_);
   sock_.Reset();  // EOF: the fork server returns
   if (pid_ > 0) {
-    // The server's SIGCHLD may be ignored (auto-reaped): wait on the pidfd, bounded.
+    // The server's SIGCHLD may be ignored (auto-reaped): wait on the pidfd, bounded (the fork
+    // server itself waits up to 5 s for its runners and their sandboxes).
     pollfd p = {pidfd_.Get(), POLLIN, 0};
-    if (pidfd_) poll(&p, 1, 2000);
+    if (pidfd_) poll(&p, 1, 6000);
     waitpid(pid_, nullptr, WNOHANG);
   }
   pidfd_.Reset();

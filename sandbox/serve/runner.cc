@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <nlohmann/json.hpp>
 
 #include "sandbox/common/fd_passing.h"
@@ -213,7 +214,14 @@ int RunnerMain(int request_fd, int result_fd, int cancel_fd, WarmSandboxPtr warm
   if (!request) {
     out = SetupError(request.error());
   } else {
-    out = RunRequested(*request, cancel_fd, std::move(warm), no_warm);
+    // Nothing a job brings may end its runner without a result (an exception is a bug, but a
+    // lost result would be a worse one).
+    try {
+      out = RunRequested(*request, cancel_fd, std::move(warm), no_warm);
+    } catch (const std::exception& e) {
+      out = SetupError(
+          Error{Step::kSupervise, 0, std::string("the runner failed: ") + e.what(), {}, {}});
+    }
   }
   bool ok = WriteAll(result_fd, out.dump());
   close(result_fd);
@@ -234,11 +242,15 @@ int PoolRunnerMain(int sock, const std::string& shape) {
   std::string said = "k";
   if (request) {
     ShapeSpec(*request);
-    auto built = BuildWarmSandbox(request->spec);
-    if (built) {
-      warm = std::move(*built);
-    } else {
-      said = "f" + built.error().Message();
+    try {
+      auto built = BuildWarmSandbox(request->spec);
+      if (built) {
+        warm = std::move(*built);
+      } else {
+        said = "f" + built.error().Message();
+      }
+    } catch (const std::exception& e) {
+      said = std::string("f") + e.what();
     }
   } else {
     said = "f" + request.error().Message();

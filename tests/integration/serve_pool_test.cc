@@ -4,14 +4,18 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/serve_harness.h"
@@ -82,6 +86,30 @@ void CheckContained(const json& result, const std::string& mode, bool may_be_kil
   }
   REQUIRE(line.is_object());
   CHECK(line["contained"] == true);
+}
+
+std::string Comm(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+// The PID 1s of the pool's waiting sandboxes: children of a gaol-runner, named as it is.
+std::vector<pid_t> WaitingSandboxes() {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string pid = e.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (Comm(pid) != "gaol-runner") continue;
+    std::ifstream status("/proc/" + pid + "/status");
+    std::string line, ppid;
+    while (std::getline(status, line)) {
+      if (line.starts_with("PPid:")) ppid = line.substr(line.find_first_not_of(" \t", 5));
+    }
+    if (!ppid.empty() && Comm(ppid) == "gaol-runner") out.push_back(std::stoi(pid));
+  }
+  return out;
 }
 
 volatile sig_atomic_t g_usr1 = 0;
@@ -196,6 +224,40 @@ TEST_CASE("serve: a request of another shape starts cold and says why", "[serve]
   CHECK(LiveOrphans().empty());
 }
 
+TEST_CASE("serve: a pre-built sandbox killed while it waits, or a profile file, starts cold",
+          "[serve]") {
+  std::string dir = MakeTempDir();
+  std::ofstream(dir + "/limits.json") << R"({"allow": {"seccomp_unconfined": true}})";
+  std::ofstream(dir + "/profile.json") << R"({"defaultAction": "SCMP_ACT_ALLOW"})";
+  chmod(dir.c_str(), 0755);
+  chmod((dir + "/profile.json").c_str(), 0644);
+  ServeProcess server({"--pool", "1", "--limits-file", dir + "/limits.json"});
+  auto client = server.Client();
+  // A profile file: the facts gathered for the pool's shape know nothing of it.
+  json file = Run(client, {{"command", {"/bin/echo", "filed"}},
+                           {"security", {{"seccomp", dir + "/profile.json"}}}});
+  INFO(file.dump());
+  CHECK(file["status"] == "ok");
+  CHECK(Stdout(file) == "filed\n");
+  CHECK(file["pool"]["reason"] == "shape");
+  CHECK(file["seccomp"]["profile"] == dir + "/profile.json");
+  // The waiting sandbox's PID 1 killed: the job that comes next starts cold, whole.
+  std::vector<pid_t> waiting;
+  for (int i = 0; i < 200 && (waiting = WaitingSandboxes()).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(waiting.size() == 1);
+  REQUIRE(kill(waiting.front(), SIGKILL) == 0);
+  json next = Run(client, {{"command", {"/bin/echo", "after"}}});
+  INFO(next.dump());
+  CHECK(next["status"] == "ok");
+  CHECK(Stdout(next) == "after\n");
+  CHECK(next["pool"]["hit"] == false);
+  CHECK(server.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+  RemoveTree(dir);
+}
+
 TEST_CASE("serve: a shape that cannot be pre-built costs three lines, then jobs start cold",
           "[serve]") {
   // A cgroup the pool's shape must have: found or not, no pre-built sandbox takes one.
@@ -216,7 +278,7 @@ TEST_CASE("serve: a shape that cannot be pre-built costs three lines, then jobs 
     ++lines;
   }
   CHECK(lines == 3);
-  CHECK(err.find("no more pre-built sandboxes") != std::string::npos);
+  CHECK(err.find("failed or died before a job: no more") != std::string::npos);
   // Once the pool is off, a job says so.
   CHECK(Run(client, {{"command", {"/bin/true"}}})["pool"]["reason"] == "off");
   CHECK(server.Stop() == 0);

@@ -94,8 +94,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-queue", max_queue, "Jobs waiting for a slot; more get 429")
       ->capture_default_str();
   app.add_option("--pool", pool,
-                 "Sandboxes kept built ahead for jobs of the default shape (no binds, the "
-                 "default profile and network); 0: every job starts cold [max-concurrent]")
+                 "Sandboxes kept built ahead, one job each, for requests of the plainest shape "
+                 "(the --limits-file defaults; no binds, named workdir or other profile); 0: "
+                 "every job starts cold [max-concurrent]")
       ->check(CLI::Range(0u, kMaxPool));
   app.add_option("--max-body", max_body, "Largest request body; larger gets 413")
       ->capture_default_str();

@@ -248,6 +248,20 @@ TEST_CASE("serve: a pre-built sandbox killed while it waits, or a profile file, 
   }
   REQUIRE(waiting.size() == 1);
   REQUIRE(kill(waiting.front(), SIGKILL) == 0);
+  // Dead before the job comes (a zombie its runner has not reaped): a sandbox that dies while a
+  // job is being handed to it is that job's setup_error, as a cold sandbox killed in its start.
+  auto dead = [&] {
+    std::ifstream status("/proc/" + std::to_string(waiting.front()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.starts_with("State:")) return line.find('Z') != std::string::npos;
+    }
+    return true;
+  };
+  for (int i = 0; i < 500 && !dead(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(dead());
   json next = Run(client, {{"command", {"/bin/echo", "after"}}});
   INFO(next.dump());
   CHECK(next["status"] == "ok");

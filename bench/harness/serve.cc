@@ -315,12 +315,12 @@ Result<ServeReport> ServeReportFromJson(const json& j) {
 }
 
 std::string FormatTable(const ServeReport& r) {
-  std::string out = fmt::format("{:<44} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>10}\n",
+  std::string out = fmt::format("{:<50} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>10}\n",
                                 "gaol serve (ms), " + r.host.user, "p50", "p90", "p99", "req/s",
                                 "p50/floor", "p99/floor", "rate/floor");
   for (const auto& row : r.rows) {
     const Summary& s = row.seconds;
-    out += fmt::format("{:<44} {:>7} {:>7} {:>7} {:>8.0f} {:>9} {:>9} {:>10}\n", row.name,
+    out += fmt::format("{:<50} {:>7} {:>7} {:>7} {:>8.0f} {:>9} {:>9} {:>10}\n", row.name,
                        Ms(s.p50), Ms(s.p90), Ms(s.p99), row.per_second, Times(row.ratio_p50),
                        Times(row.ratio_p99), Times(row.ratio_throughput));
   }

@@ -95,19 +95,27 @@ std::string Comm(const std::string& pid) {
   return comm;
 }
 
-// The PID 1s of the pool's waiting sandboxes: children of a gaol-runner, named as it is.
-std::vector<pid_t> WaitingSandboxes() {
+pid_t ParentOf(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("PPid:")) return std::stoi(line.substr(5));
+  }
+  return -1;
+}
+
+// The PID 1s of `server`'s waiting sandboxes: children of a gaol-runner (named as it is) whose
+// parent, the fork server, is the server's child. Other servers may run beside this one.
+std::vector<pid_t> WaitingSandboxes(pid_t server) {
   std::vector<pid_t> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string pid = e.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (Comm(pid) != "gaol-runner") continue;
-    std::ifstream status("/proc/" + pid + "/status");
-    std::string line, ppid;
-    while (std::getline(status, line)) {
-      if (line.starts_with("PPid:")) ppid = line.substr(line.find_first_not_of(" \t", 5));
-    }
-    if (!ppid.empty() && Comm(ppid) == "gaol-runner") out.push_back(std::stoi(pid));
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::stoi(name);
+    pid_t runner = ParentOf(pid);
+    if (runner <= 0 || Comm(name) != "gaol-runner" || Comm(std::to_string(runner)) != "gaol-runner")
+      continue;
+    if (ParentOf(ParentOf(runner)) == server) out.push_back(pid);
   }
   return out;
 }
@@ -243,7 +251,7 @@ TEST_CASE("serve: a pre-built sandbox killed while it waits, or a profile file, 
   CHECK(file["seccomp"]["profile"] == dir + "/profile.json");
   // The waiting sandbox's PID 1 killed: the job that comes next starts cold, whole.
   std::vector<pid_t> waiting;
-  for (int i = 0; i < 200 && (waiting = WaitingSandboxes()).empty(); ++i) {
+  for (int i = 0; i < 200 && (waiting = WaitingSandboxes(server.Pid())).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   REQUIRE(waiting.size() == 1);

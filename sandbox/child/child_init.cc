@@ -5,6 +5,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/keyctl.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -29,6 +30,7 @@
 #include "sandbox/io/job_fds.h"
 #include "sandbox/io/seed.h"
 #include "sandbox/lsm/landlock.h"
+#include "sandbox/seccomp/evaluate.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GAOL_SANITIZED 1
@@ -176,11 +178,13 @@ bool NoNewPrivs(ChildContext&, ChildReport& report) noexcept {
          ChildFail(report, Step::kNoNewPrivs, errno, "prctl(PR_SET_NO_NEW_PRIVS)");
 }
 
-bool SetRlimits(ChildContext& ctx, ChildReport& report) noexcept {
+// The job's rlimits on process `pid` (0: this one). A pre-built sandbox's PID 1 sets them on its
+// waiting job process (prlimit), which may no longer be allowed the call itself.
+bool LimitProcess(pid_t pid, const ChildContext& ctx, ChildReport& report) noexcept {
   for (std::size_t i = 0; i < ctx.rlimit_count; ++i) {
     const WarmRlimit& op = ctx.rlimits[i];
     rlimit l = {static_cast<rlim_t>(op.soft), static_cast<rlim_t>(op.hard)};
-    if (setrlimit(op.resource, &l) != 0) {
+    if (prlimit(pid, static_cast<__rlimit_resource>(op.resource), &l, nullptr) != 0) {
       return ChildFail(report, Step::kRlimits, errno, "setrlimit resource %d=%llu:%llu",
                        op.resource, static_cast<unsigned long long>(op.soft),
                        static_cast<unsigned long long>(op.hard));
@@ -189,13 +193,17 @@ bool SetRlimits(ChildContext& ctx, ChildReport& report) noexcept {
   if (ctx.rlimits) return true;
   for (const RlimitOp& op : ctx.plan->rlimits) {
     rlimit l = {static_cast<rlim_t>(op.soft), static_cast<rlim_t>(op.hard)};
-    if (setrlimit(op.resource, &l) != 0) {
+    if (prlimit(pid, static_cast<__rlimit_resource>(op.resource), &l, nullptr) != 0) {
       return ChildFail(report, Step::kRlimits, errno, "setrlimit %s=%llu:%llu", op.name.c_str(),
                        static_cast<unsigned long long>(op.soft),
                        static_cast<unsigned long long>(op.hard));
     }
   }
   return true;
+}
+
+bool SetRlimits(ChildContext& ctx, ChildReport& report) noexcept {
+  return LimitProcess(0, ctx, report);
 }
 
 // The order is the security argument: the root is built and entered, the network and hostname
@@ -247,6 +255,9 @@ constexpr ChildStep kJobSteps[] = {{Step::kAppArmor, ChangeOnExec},
                                    {Step::kCaps, DropCaps},
                                    {Step::kLandlock, ApplyLandlock},
                                    {Step::kRlimits, SetRlimits}};
+// A pre-built sandbox's job process runs these at build time; PID 1 sets its rlimits at attach.
+constexpr ChildStep kPreparedSteps[] = {
+    {Step::kAppArmor, ChangeOnExec}, {Step::kCaps, DropCaps}, {Step::kLandlock, ApplyLandlock}};
 constexpr Step kInitOrder[] = {Step::kFds,        Step::kMounts,   Step::kNetwork,
                                Step::kPivotRoot,  Step::kHostname, Step::kSession,
                                Step::kNoNewPrivs, Step::kAttach,   Step::kInit};
@@ -301,19 +312,18 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
   return 0;
 }
 
-[[noreturn]] GAOL_ON_JOB_STACK void ExecJob(ChildContext& ctx, ChildReport& report) noexcept {
-  ResetSignals();
-  if (!RunSteps(kJobSteps, ctx, report)) Die(report, 125);
-  report.kind = ChildReport::kReady;
-  report.exec_ns = MonotonicNs();
-  SendReport(report);
+bool LoadJobFilter(ChildContext& ctx, ChildReport& report) noexcept {
   std::uint64_t start = MonotonicNs();
   if (int err = LoadSeccomp(ctx); err != 0) {
-    ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
-              ctx.plan->seccomp->profile.c_str());
-    Die(report, 125);
+    return ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
+                     ctx.plan->seccomp->profile.c_str());
   }
   ctx.seccomp_ns = MonotonicNs() - start;
+  return true;
+}
+
+// Past the filter: execve each candidate; only execve and exit_group from here on.
+[[noreturn]] GAOL_ON_JOB_STACK void ExecCandidates(ChildContext& ctx) noexcept {
   int err = ENOENT;
   bool denied = false;
   // As execvp: a missing or unusable candidate moves on to the next directory of PATH.
@@ -333,6 +343,16 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
   if (denied && (err == ENOENT || err == ENOTDIR)) err = EACCES;
   ctx.exec_errno = err;  // PID 1 reports it: the filter may refuse this process a write()
   _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+[[noreturn]] GAOL_ON_JOB_STACK void ExecJob(ChildContext& ctx, ChildReport& report) noexcept {
+  ResetSignals();
+  if (!RunSteps(kJobSteps, ctx, report)) Die(report, 125);
+  report.kind = ChildReport::kReady;
+  report.exec_ns = MonotonicNs();
+  SendReport(report);
+  if (!LoadJobFilter(ctx, report)) Die(report, 125);
+  ExecCandidates(ctx);
 }
 
 // PID 1, once the job has exec'd or died: what the job left in the shared context.
@@ -471,13 +491,130 @@ GAOL_ON_JOB_STACK int JobMain(void* arg) noexcept {
 // The job shares PID 1's memory until its execve (as posix_spawn does): no page tables to copy
 // and no copy-on-write faults, which a plain fork of gaol's image costs on every launch. PID 1
 // is suspended meanwhile (CLONE_VFORK), so nothing it holds changes under the job.
+alignas(16) char g_job_stack[256 * 1024];
+
 pid_t SpawnJob(ChildContext& ctx, const ChildReport& report) noexcept {
-  alignas(16) static char stack[256 * 1024];
   JobStart start{&ctx, &report, MonotonicNs()};
   // CLONE_FILES: the seccomp listener the job creates lands in PID 1's table too; the job's
   // execve unshares the table and closes its own copy (the listener is CLOEXEC).
-  return clone(JobMain, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD,
-               &start);
+  return clone(JobMain, g_job_stack + sizeof(g_job_stack),
+               CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &start);
+}
+
+// A pre-built sandbox's job process (gaol serve's pool) is started at build time, as SpawnJob's
+// (sharing PID 1's memory and fd table), and confines itself then: signals reset, AppArmor,
+// capabilities, Landlock and, where its filter lets it wait behind it, seccomp. It then waits
+// for PID 1's word; on the request's path the job's side is only execve. The two meet on these
+// words (futexes, shared rather than private: the kernel's CLONE_CHILD_CLEARTID wake is shared).
+// They never run at once but for a few instructions around each hand-over, so the errno they
+// share (one TLS) is never read across.
+struct PreparedJob {
+  // 1 while the job process confines itself, 2 once it waits; 0, written and woken by the kernel
+  // (CLONE_CHILD_CLEARTID), once it has exec'd or exited.
+  std::uint32_t stage = 0;
+  std::uint32_t go = 0;   // PID 1: 1 once the job's parts are in place
+  bool filtered = false;  // the seccomp filter was loaded before the wait
+  bool reached_exec = false;
+  ChildReport report;  // the job process's step timings, or what failed
+};
+PreparedJob g_prepared;
+
+long Futex(std::uint32_t* word, int op, std::uint32_t value) noexcept {
+  return syscall(SYS_futex, word, op, value, nullptr, nullptr, 0);
+}
+
+// Whether the job's filter lets through the two calls the job process makes behind it while it
+// waits (exactly these, with these arguments): the profile is the operator's, and a strict one
+// may refuse futex. If not, the process waits before its filter and loads it once woken.
+bool CanWaitFiltered(const ChildContext& ctx) noexcept {
+#if defined(__x86_64__)
+  if (!ctx.plan->seccomp) return false;
+  seccomp_data wake = {}, wait = {};
+  wake.nr = wait.nr = SYS_futex;
+  wake.arch = wait.arch = AUDIT_ARCH_X86_64;
+  wake.args[0] = reinterpret_cast<std::uintptr_t>(&g_prepared.stage);
+  wake.args[1] = FUTEX_WAKE;
+  wake.args[2] = 1;
+  wait.args[0] = reinterpret_cast<std::uintptr_t>(&g_prepared.go);
+  wait.args[1] = FUTEX_WAIT;
+  return seccomp::Allows(*ctx.plan->seccomp, wake) && seccomp::Allows(*ctx.plan->seccomp, wait);
+#else
+  return false;
+#endif
+}
+
+[[noreturn]] GAOL_ON_JOB_STACK void ExitPrepared() noexcept { _exit(125); }
+
+GAOL_ON_JOB_STACK int PreparedMain(void* arg) noexcept {
+  auto& ctx = *static_cast<ChildContext*>(arg);
+  ChildReport& report = g_prepared.report;
+  ResetSignals();
+  if (!RunSteps(kPreparedSteps, ctx, report)) ExitPrepared();
+  if (CanWaitFiltered(ctx)) {
+    if (!LoadJobFilter(ctx, report)) ExitPrepared();
+    g_prepared.filtered = true;
+  }
+  __atomic_store_n(&g_prepared.stage, 2, __ATOMIC_RELEASE);
+  Futex(&g_prepared.stage, FUTEX_WAKE, 1);
+  while (__atomic_load_n(&g_prepared.go, __ATOMIC_ACQUIRE) == 0) {
+    // Never a spin: a refused wait (which CanWaitFiltered rules out) ends the process.
+    if (Futex(&g_prepared.go, FUTEX_WAIT, 0) != 0 && errno != EAGAIN && errno != EINTR)
+      ExitPrepared();
+  }
+  if (!g_prepared.filtered && !LoadJobFilter(ctx, report)) ExitPrepared();
+  g_prepared.reached_exec = true;
+  ExecCandidates(ctx);
+}
+
+// At build time: start the job process and wait until it waits, confined. What failed in it
+// fails the build (the pool counts it), not a job.
+bool PrepareJob(ChildContext& ctx, ChildReport& report, pid_t& job) noexcept {
+  std::uint64_t start = MonotonicNs();
+  g_prepared.report = report;
+  g_prepared.stage = 1;
+  job = clone(PreparedMain, g_job_stack + sizeof(g_job_stack),
+              CLONE_VM | CLONE_FILES | CLONE_CHILD_CLEARTID | SIGCHLD, &ctx, nullptr, nullptr,
+              reinterpret_cast<pid_t*>(&g_prepared.stage));
+  if (job < 0) return ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM)");
+  std::uint32_t stage;
+  while ((stage = __atomic_load_n(&g_prepared.stage, __ATOMIC_ACQUIRE)) == 1)
+    Futex(&g_prepared.stage, FUTEX_WAIT, 1);
+  if (stage == 0) {
+    if (g_prepared.report.kind != ChildReport::kError)
+      return ChildFail(report, Step::kInit, 0, "the job's process ended while it was prepared");
+    report = g_prepared.report;
+    return false;
+  }
+  for (Step s : {Step::kAppArmor, Step::kCaps, Step::kLandlock})
+    report.step_ns[StepIndex(s)] = g_prepared.report.step_ns[StepIndex(s)];
+  report.step_ns[StepIndex(Step::kInit)] = MonotonicNs() - start;
+  return true;
+}
+
+// At attach, the job's parts in place: its rlimits (prlimit), kReady on its behalf, its word;
+// then PID 1 waits until it has exec'd or exited, as CLONE_VFORK makes it wait in the cold path.
+bool ReleaseJob(ChildContext& ctx, pid_t job, ChildReport& report) noexcept {
+  if (__atomic_load_n(&g_prepared.stage, __ATOMIC_ACQUIRE) != 2) {
+    return ChildFail(report, Step::kAttach, ESRCH,
+                     "the pre-built sandbox's job process ended while it waited");
+  }
+  std::uint64_t start = MonotonicNs();
+  if (!LimitProcess(job, ctx, report)) return false;
+  report.step_ns[StepIndex(Step::kRlimits)] = MonotonicNs() - start;
+  report.step_ns[StepIndex(Step::kSeccomp)] = ctx.seccomp_ns;
+  report.kind = ChildReport::kReady;
+  report.exec_ns = MonotonicNs();
+  SendReport(report);
+  report.kind = ChildReport::kNone;
+  __atomic_store_n(&g_prepared.go, 1, __ATOMIC_RELEASE);
+  Futex(&g_prepared.go, FUTEX_WAKE, 1);
+  std::uint32_t stage;
+  while ((stage = __atomic_load_n(&g_prepared.stage, __ATOMIC_ACQUIRE)) != 0)
+    Futex(&g_prepared.stage, FUTEX_WAIT, stage);
+  // Its filter failed to load once woken: its record, as the cold path's job would send it.
+  if (!g_prepared.reached_exec && g_prepared.report.kind == ChildReport::kError)
+    SendReport(g_prepared.report);
+  return true;
 }
 
 // What PID 1 still calls once the job runs: waiting, signalling, its reports, and reading
@@ -611,7 +748,7 @@ bool ConfineInit(const ChildContext& ctx, ChildReport& report) noexcept {
 
 }  // namespace
 
-bool CheckFdsInChild(ChildReport& report, bool allow_sync) noexcept {
+bool CheckFdsInChild(ChildReport& report, bool allow_sync, int allow_listener) noexcept {
   int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return ChildFail(report, Step::kFds, errno, "open /proc/self/fd");
   alignas(8) char buf[4096];
@@ -633,6 +770,7 @@ bool CheckFdsInChild(ChildReport& report, bool allow_sync) noexcept {
       struct stat st = {};
       if (fstat(fd, &st) != 0) continue;  // closed since the listing
       if ((fd == kReportFd || (allow_sync && fd == kSyncFd)) && S_ISSOCK(st.st_mode)) continue;
+      if (fd == allow_listener && fd > 2) continue;  // CLOEXEC: the job's execve closes it
       if (fd > 2) {
         ok = ChildFail(report, Step::kFds, 0,
                        "descriptor %d (mode 0%o) is open before the job starts; only 0, 1, 2 and "
@@ -706,10 +844,17 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
     ChildFail(report, Step::kInit, errno, "make PID 1 not dumpable");
     Die(report, 125);
   }
+  // A pre-built sandbox's job process is made and confined before its parts come (it dies with
+  // PID 1 only where PID 1 is a pid namespace's init; elsewhere it is started at attach).
+  pid_t job = -1;
+  bool prepared = ctx.warm && (ctx.plan->clone_flags & CLONE_NEWPID);
+  if (prepared && !PrepareJob(ctx, report, job)) Die(report, 125);
   // The job's parts arrive only now; what they bring (stdio, a seed) is checked as the cold path's.
-  if (ctx.warm && (!AwaitParts(ctx, report) || !CheckFdsInChild(report))) Die(report, 125);
-  pid_t job = SpawnJob(ctx, report);
-  if (job < 0) {
+  if (ctx.warm && (!AwaitParts(ctx, report) || !CheckFdsInChild(report, false, ctx.listener_fd)))
+    Die(report, 125);
+  if (prepared) {
+    if (!ReleaseJob(ctx, job, report)) Die(report, 125);
+  } else if ((job = SpawnJob(ctx, report)) < 0) {
     ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM|CLONE_VFORK)");
     Die(report, 125);
   }

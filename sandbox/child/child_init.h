@@ -40,8 +40,10 @@ struct ChildContext {
 // if any descriptor but 0, 1, 2 and the report socket (kReportFd) is open, or if one of 0-2 is a
 // directory, a socket or a device other than /dev/null and a terminal. A host directory held by
 // the sandbox is a way out of its root (runc's CVE-2024-21626), whichever path it came by.
-// `allow_sync`: a zygote's kSyncFd (a socket) may be open too, until its parts arrive.
-bool CheckFdsInChild(ChildReport& report, bool allow_sync = false) noexcept;
+// `allow_sync`: a zygote's kSyncFd (a socket) may be open too, until its parts arrive;
+// `allow_listener`: the seccomp listener its job process made at build time (CLOEXEC).
+bool CheckFdsInChild(ChildReport& report, bool allow_sync = false,
+                     int allow_listener = -1) noexcept;
 
 // The order of the steps PID 1 runs, then the job; for the ordering test.
 std::span<const Step> InitStepOrder();

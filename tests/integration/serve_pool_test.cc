@@ -219,7 +219,11 @@ TEST_CASE("serve: a request of another shape starts cold and says why", "[serve]
   CHECK(Stdout(other) == "/tmp\n");
   CHECK(other["pool"] == json{{"hit", false}, {"reason", "shape"}});
   CHECK(other["launch"]["prebuilt"].is_null());
-  // The sandbox that did not fit was discarded with its runner: the next job gets a new one.
+  // The sandbox that did not fit was discarded with its runner: the next job gets a new one,
+  // built once that runner ended (which, slowed by a sanitizer's exit, may take a while).
+  for (int i = 0; i < 500 && WaitingSandboxes(server.Pid()).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   json next = Run(client, {{"command", {"/bin/pwd"}}});
   CHECK(Stdout(next) == "/work\n");
   CHECK(next["pool"]["hit"] == true);
@@ -278,6 +282,65 @@ TEST_CASE("serve: a pre-built sandbox killed while it waits, or a profile file, 
   CHECK(server.Stop() == 0);
   CHECK(LiveOrphans().empty());
   RemoveTree(dir);
+}
+
+TEST_CASE("serve: a pre-built sandbox's job waits behind its filter, or before it if refused",
+          "[serve]") {
+  // The job process of a pre-built sandbox is confined at build time and waits on a futex: behind
+  // its seccomp filter where the filter lets that wait through, before it (the filter loaded once
+  // woken) where it does not. Either way the job runs under the filter, and a killed call is
+  // named, through the listener made at build time.
+  SECTION("strict, which allows futex: the filter is loaded before the wait") {
+    std::string dir = MakeTempDir();
+    std::ofstream(dir + "/limits.json") << R"({"defaults": {"security": {"seccomp": "strict"}}})";
+    ServeProcess server({"--pool", "1", "--limits-file", dir + "/limits.json"});
+    auto client = server.Client();
+    for (int i = 0; i < 3; ++i) {
+      json killed = Run(client, AttackRequest("keyctl"));
+      INFO(killed.dump().substr(0, 2000));
+      CHECK(killed["pool"]["hit"] == true);
+      CHECK(killed["status"] == "seccomp_violation");
+      CHECK(killed["seccomp"]["syscall"] == "keyctl");
+      CHECK(killed["seccomp"]["profile"] == "strict");
+      CHECK(killed["launch"]["steps"].contains("seccomp"));
+    }
+    CHECK(server.Stop() == 0);
+    CHECK(LiveOrphans().empty());
+    RemoveTree(dir);
+  }
+  SECTION("a profile that kills a shared futex wait: the job process waits before its filter") {
+    // FUTEX_WAIT (0) without FUTEX_PRIVATE_FLAG: the wait gaol's job process makes, and one that
+    // glibc's programs never make.
+    std::string dir = MakeTempDir();
+    std::ofstream(dir + "/profile.json") << R"({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["futex"], "action": "SCMP_ACT_KILL_PROCESS",
+                      "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                     {"names": ["keyctl"], "action": "SCMP_ACT_KILL_PROCESS"}]})";
+    std::ofstream(dir + "/limits.json") << json{
+        {"defaults", {{"security", {{"seccomp", dir + "/profile.json"}}}}},
+        {"allow",
+         {{"seccomp_unconfined", true}}}}.dump();
+    chmod(dir.c_str(), 0755);
+    chmod((dir + "/profile.json").c_str(), 0644);
+    ServeProcess server({"--pool", "1", "--limits-file", dir + "/limits.json"});
+    auto client = server.Client();
+    for (int i = 0; i < 3; ++i) {
+      json echo = Run(client, {{"command", {"/bin/echo", "waited"}}});
+      INFO(echo.dump());
+      CHECK(echo["pool"]["hit"] == true);
+      CHECK(echo["status"] == "ok");
+      CHECK(Stdout(echo) == "waited\n");
+      json killed = Run(client, AttackRequest("keyctl"));
+      INFO(killed.dump().substr(0, 2000));
+      CHECK(killed["pool"]["hit"] == true);
+      CHECK(killed["status"] == "seccomp_violation");
+      CHECK(killed["seccomp"]["syscall"] == "keyctl");
+    }
+    CHECK(server.Stderr().find("was not built") == std::string::npos);
+    CHECK(server.Stop() == 0);
+    CHECK(LiveOrphans().empty());
+    RemoveTree(dir);
+  }
 }
 
 TEST_CASE("serve: a shape that cannot be pre-built costs three lines, then jobs start cold",

@@ -1,6 +1,8 @@
 // seccomp profiles: the OCI JSON read strictly, compiled with libseccomp, and the filter checked
 // by running the BPF in the kernel's own interpreter (a forked child loads it and tries calls).
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -14,6 +16,7 @@
 #include <sstream>
 
 #include "sandbox/seccomp/compile.h"
+#include "sandbox/seccomp/evaluate.h"
 #include "sandbox/seccomp/profile.h"
 
 using gaol::seccomp::Action;
@@ -200,4 +203,150 @@ TEST_CASE("seccomp: Docker's default profile loads unchanged and behaves as in D
   CHECK(InChild(f, [] { return syscall(SYS_kexec_load, 0, 0, 0, 0); }) == -EPERM);
   CHECK(InChild(f, [] { return syscall(SYS_setns, -1, 0); }) == -EPERM);
   CHECK(InChild(f, [] { return syscall(SYS_io_uring_setup, 1, nullptr); }) == -EFAULT);
+}
+
+namespace {
+
+std::uint32_t g_futex_word = 7;
+
+// A call tried both ways: in the kernel, under the filter, and in user space (Evaluate).
+struct Probe {
+  const char* name;
+  long nr;
+  std::uint64_t args[6];
+};
+
+// Success as 0: a pid differs from one child to the next.
+long Call(const Probe& p) {
+  long r = syscall(p.nr, p.args[0], p.args[1], p.args[2], p.args[3], p.args[4], p.args[5]);
+  return r < 0 ? r : 0;
+}
+
+// What the kernel would show for `action`, given what the call does without any filter.
+int Expected(std::uint32_t action, int unfiltered) {
+  switch (action & SECCOMP_RET_ACTION_FULL) {
+    case SECCOMP_RET_ALLOW:
+    case SECCOMP_RET_LOG:
+      return unfiltered;
+    case SECCOMP_RET_ERRNO:
+      return -static_cast<int>(action & SECCOMP_RET_DATA);
+    case SECCOMP_RET_TRACE:
+    case SECCOMP_RET_USER_NOTIF:  // no tracer, no listener: the kernel answers ENOSYS
+      return -ENOSYS;
+    default:  // KILL_PROCESS, KILL_THREAD (a one-thread child), TRAP without a handler
+      return 1000 + SIGSYS;
+  }
+}
+
+void CheckAgreesWithKernel(const Filter& f) {
+  auto word = reinterpret_cast<std::uint64_t>(&g_futex_word);
+  const Probe probes[] = {
+      {"getpid", SYS_getpid, {}},
+      {"getppid", SYS_getppid, {}},
+      {"getuid", SYS_getuid, {}},
+      {"getgid", SYS_getgid, {}},
+      {"futex wait (value differs)", SYS_futex, {word, FUTEX_WAIT, 0, 0, 0, 0}},
+      {"futex wait private", SYS_futex, {word, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0}},
+      {"futex wake", SYS_futex, {word, FUTEX_WAKE, 1, 0, 0, 0}},
+      {"ioctl TIOCSTI", SYS_ioctl, {999, TIOCSTI, 0, 0, 0, 0}},
+      {"ioctl TIOCSTI, high bits", SYS_ioctl, {999, 0xffffffff00000000UL | TIOCSTI, 0, 0, 0, 0}},
+      {"ioctl TIOCGWINSZ", SYS_ioctl, {999, TIOCGWINSZ, 0, 0, 0, 0}},
+      {"close(-1)", SYS_close, {~0UL, 0, 0, 0, 0, 0}},
+      {"personality(query)", SYS_personality, {0xffffffffUL, 0, 0, 0, 0, 0}},
+      {"personality(READ_IMPLIES_EXEC)", SYS_personality, {0x0400000, 0, 0, 0, 0, 0}},
+      {"setns(-1)", SYS_setns, {~0UL, 0, 0, 0, 0, 0}},
+      {"io_uring_setup", SYS_io_uring_setup, {1, 0, 0, 0, 0, 0}},
+      {"arch_prctl(ARCH_GET_FS, NULL)", SYS_arch_prctl, {0x1003, 0, 0, 0, 0, 0}},
+      {"getcwd(NULL, 0)", SYS_getcwd, {0, 0, 0, 0, 0, 0}},
+      {"clone3(NULL, 0)", SYS_clone3, {0, 0, 0, 0, 0, 0}},
+      {"socket(AF_NETLINK)", SYS_socket, {16, 0x80000 | 3, 0, 0, 0, 0}},
+  };
+  Filter none;
+  for (const Probe& p : probes) {
+    INFO(p.name);
+    seccomp_data data = {};
+    data.nr = static_cast<int>(p.nr);
+    data.arch = AUDIT_ARCH_X86_64;
+    for (int i = 0; i < 6; ++i) data.args[i] = p.args[i];
+    int unfiltered = InChild(none, [&] { return Call(p); });
+    std::uint32_t action = gaol::seccomp::Evaluate(f.main, data);
+    if (!f.overlay.empty()) {
+      // The kernel takes the stricter answer of the two programs: the lower action, compared as
+      // a signed value (KILL_PROCESS, 0x80000000, is the strictest).
+      std::uint32_t over = gaol::seccomp::Evaluate(f.overlay, data);
+      auto strictness = [](std::uint32_t v) {
+        return static_cast<std::int32_t>(v & SECCOMP_RET_ACTION_FULL);
+      };
+      if (strictness(over) < strictness(action)) action = over;
+    }
+    CHECK(InChild(f, [&] { return Call(p); }) == Expected(action, unfiltered));
+    bool allowed = (action & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ALLOW ||
+                   (action & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_LOG;
+    CHECK(gaol::seccomp::Allows(f, data) == allowed);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("seccomp: the filter run in user space answers as the kernel does",
+          "[seccomp][no_sanitizer]") {
+  SECTION("a small profile with an overlay") { CheckAgreesWithKernel(CompileText(kSmall)); }
+  SECTION("Docker's default profile") {
+    CheckAgreesWithKernel(CompileText(ReadTestdata(GAOL_DOCKER_SECCOMP), {{}, "6.1.0", false}));
+  }
+  SECTION("Podman's default profile") {
+    CheckAgreesWithKernel(CompileText(ReadTestdata(GAOL_PODMAN_SECCOMP), {{}, "6.1.0", false}));
+  }
+  SECTION("gaol's built-in profiles") {
+    for (auto name : gaol::seccomp::BuiltinProfileNames()) {
+      INFO(name);
+      CheckAgreesWithKernel(
+          CompileText(std::string(*gaol::seccomp::BuiltinProfile(name)), {{}, "6.1.0", false}));
+    }
+  }
+  SECTION("a profile that refuses futex") {
+    Filter f = CompileText(R"({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["futex"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]})");
+    CheckAgreesWithKernel(f);
+    seccomp_data wait = {};
+    wait.nr = SYS_futex;
+    wait.arch = AUDIT_ARCH_X86_64;
+    CHECK_FALSE(gaol::seccomp::Allows(f, wait));
+  }
+}
+
+TEST_CASE("seccomp: a program the kernel would refuse answers kill", "[seccomp]") {
+  seccomp_data data = {};
+  auto kill = [](std::uint32_t v) { return v == SECCOMP_RET_KILL_PROCESS; };
+  CHECK(kill(gaol::seccomp::Evaluate({}, data)));
+  // No return at the end.
+  sock_filter no_ret[] = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0)};
+  CHECK(kill(gaol::seccomp::Evaluate(no_ret, data)));
+  // A load past seccomp_data, and an unaligned one.
+  sock_filter far[] = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 64),
+                       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+  CHECK(kill(gaol::seccomp::Evaluate(far, data)));
+  sock_filter odd[] = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 2),
+                       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+  CHECK(kill(gaol::seccomp::Evaluate(odd, data)));
+  // A jump past the end.
+  sock_filter jump[] = {BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0),
+                        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+  CHECK(kill(gaol::seccomp::Evaluate(jump, data)));
+  // Division by zero in X.
+  sock_filter div[] = {BPF_STMT(BPF_LDX | BPF_IMM, 0), BPF_STMT(BPF_ALU | BPF_DIV | BPF_X, 0),
+                       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+  CHECK(kill(gaol::seccomp::Evaluate(div, data)));
+  // Scratch memory, X and A: store nr, reload it into X, compare.
+  data.nr = 39;
+  sock_filter mem[] = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+                       BPF_STMT(BPF_ST, 3),
+                       BPF_STMT(BPF_LDX | BPF_MEM, 3),
+                       BPF_STMT(BPF_LD | BPF_IMM, 39),
+                       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 0, 1),
+                       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+                       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 5)};
+  CHECK(gaol::seccomp::Evaluate(mem, data) == SECCOMP_RET_ALLOW);
+  data.nr = 40;
+  CHECK(gaol::seccomp::Evaluate(mem, data) == (SECCOMP_RET_ERRNO | 5));
 }

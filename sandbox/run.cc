@@ -519,6 +519,20 @@ Error BuildError(int report_r) {
 
 }  // namespace
 
+namespace {
+bool EncodeParts(const Plan& plan, const Plan& built, bool seed, std::string* out);
+
+// The request's path run once on the shape itself, after the build: a pool runner is a fresh
+// fork, and the job's own plan would otherwise pay for the first touch of the code and heap it
+// uses (copy-on-write and page faults).
+void PrimeWarmPath(const WarmSandbox& sandbox) {
+  auto plan = MakePlan(sandbox.shape, sandbox.facts);
+  if (!plan) return;
+  std::string parts;
+  if (SameShape(*plan, sandbox.plan)) EncodeParts(*plan, sandbox.plan, false, &parts);
+}
+}  // namespace
+
 Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   std::uint64_t start = MonotonicNs();
   WarmSandboxPtr sandbox(new WarmSandbox);
@@ -589,6 +603,7 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   if (n != 1 || ready != kZygoteReady)
     return tl::unexpected(BuildError(sandbox->launched.report_r.Get()));
   sandbox->build_seconds = Seconds(MonotonicNs() - start);
+  PrimeWarmPath(*sandbox);
   return sandbox;
 }
 

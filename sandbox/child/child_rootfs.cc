@@ -33,17 +33,20 @@ int OpenInRoot(int root_fd, const char* path, int flags) noexcept {
 
 // mkdir -p inside the root; returns an O_PATH fd of the final directory, or -1 with errno.
 int MakeDirsInRoot(int root_fd, const char* path) noexcept {
+  // Most paths exist already (a parent such as /etc): one call.
+  int whole = OpenInRoot(root_fd, path, O_PATH | O_DIRECTORY);
+  if (whole >= 0 || errno != ENOENT) return whole;
   char prefix[4096];
   std::size_t len = 0;
-  int dir = OpenInRoot(root_fd, "/", O_PATH | O_DIRECTORY);
-  for (const char* p = path; dir >= 0 && *p;) {
+  int dir = -1;  // the last directory found; -1 for root_fd itself (not ours to close)
+  for (const char* p = path; *p;) {
     while (*p == '/') ++p;
     const char* end = p;
     while (*end && *end != '/') ++end;
     if (end == p) break;
     std::size_t n = static_cast<std::size_t>(end - p);
     if (len + n + 2 >= sizeof(prefix)) {
-      close(dir);
+      if (dir >= 0) close(dir);
       errno = ENAMETOOLONG;
       return -1;
     }
@@ -56,46 +59,77 @@ int MakeDirsInRoot(int root_fd, const char* path) noexcept {
       char name[256];
       std::snprintf(name, sizeof(name), "%.*s", static_cast<int>(n), p);
       // `dir` was resolved in the root; a plain name under it follows no link.
-      if (mkdirat(dir, name, 0755) != 0 && errno != EEXIST) {
+      if (mkdirat(dir < 0 ? root_fd : dir, name, 0755) != 0 && errno != EEXIST) {
         int saved = errno;
-        close(dir);
+        if (dir >= 0) close(dir);
         errno = saved;
         return -1;
       }
       next = OpenInRoot(root_fd, prefix, O_PATH | O_DIRECTORY);
     }
     int saved = errno;
-    close(dir);
+    if (dir >= 0) close(dir);
     errno = saved;
+    if (next < 0) return -1;
     dir = next;
     p = end;
   }
   return dir;
 }
 
-// Splits "/a/b/c" into the parent's fd (created if missing) and "c".
-int OpenParent(int root_fd, const char* target, const char** name) noexcept {
+// The directory the last op made something in (/etc, mostly), kept open for the ops after it
+// with the same parent: until the next mount, which could change what its path resolves to.
+struct ParentCache {
+  char path[4096] = {};
+  int fd = -1;
+};
+ParentCache g_parent;
+
+void ForgetParent() noexcept {
+  if (g_parent.fd >= 0) close(g_parent.fd);
+  g_parent.fd = -1;
+  g_parent.path[0] = '\0';
+}
+
+// Splits "/a/b/c" into the parent's fd (created if missing) and "c". The fd is borrowed: valid
+// until the next mount or ForgetParent.
+int BorrowParent(int root_fd, const char* target, const char** name) noexcept {
   const char* slash = std::strrchr(target, '/');
   *name = slash + 1;
-  char parent[4096];
-  std::snprintf(parent, sizeof(parent), "%.*s", static_cast<int>(slash - target), target);
-  return MakeDirsInRoot(root_fd, parent);
+  auto len = static_cast<std::size_t>(slash - target);
+  if (len >= sizeof(g_parent.path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  if (g_parent.fd >= 0 && std::strlen(g_parent.path) == len &&
+      std::memcmp(g_parent.path, target, len) == 0) {
+    return g_parent.fd;
+  }
+  ForgetParent();
+  char parent[sizeof(g_parent.path)];
+  std::memcpy(parent, target, len);
+  parent[len] = '\0';
+  int fd = MakeDirsInRoot(root_fd, parent);
+  if (fd < 0) return -1;
+  std::memcpy(g_parent.path, parent, len + 1);
+  g_parent.fd = fd;
+  return fd;
 }
 
 // Creates the mount point (a directory or an empty file) and returns an O_PATH fd of it.
 int MakeMountPoint(int root_fd, const char* target, bool is_file) noexcept {
   if (!is_file) return MakeDirsInRoot(root_fd, target);
   const char* name;
-  int parent = OpenParent(root_fd, target, &name);
+  int parent = BorrowParent(root_fd, target, &name);
   if (parent < 0) return -1;
   int fd = openat(parent, name, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd >= 0) close(fd);
-  close(parent);
   if (fd < 0 && errno != EEXIST) return -1;
   return OpenInRoot(root_fd, target, O_PATH);
 }
 
 bool Attach(int mount_fd, int target_fd) noexcept {
+  ForgetParent();
   return move_mount(mount_fd, "", target_fd, "",
                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0;
 }
@@ -143,15 +177,10 @@ int NewFs(const char* type, const MountOp& op, std::uint64_t attrs) noexcept {
 
 bool WriteFileInRoot(int root_fd, const MountOp& op) noexcept {
   const char* name;
-  int parent = OpenParent(root_fd, op.target.c_str(), &name);
+  int parent = BorrowParent(root_fd, op.target.c_str(), &name);
   if (parent < 0) return false;
   int fd = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, op.mode);
-  int saved = errno;
-  close(parent);
-  if (fd < 0) {
-    errno = saved;
-    return false;
-  }
+  if (fd < 0) return false;
   const char* data = op.source.data();
   std::size_t left = op.source.size();
   while (left > 0) {
@@ -161,7 +190,7 @@ bool WriteFileInRoot(int root_fd, const MountOp& op) noexcept {
     data += n;
     left -= static_cast<std::size_t>(n);
   }
-  saved = errno;
+  int saved = errno;
   close(fd);
   errno = saved;
   return left == 0;
@@ -169,13 +198,9 @@ bool WriteFileInRoot(int root_fd, const MountOp& op) noexcept {
 
 bool MakeSymlinkInRoot(int root_fd, const MountOp& op) noexcept {
   const char* name;
-  int parent = OpenParent(root_fd, op.target.c_str(), &name);
+  int parent = BorrowParent(root_fd, op.target.c_str(), &name);
   if (parent < 0) return false;
-  int rc = symlinkat(op.source.c_str(), parent, name);
-  int saved = errno;
-  close(parent);
-  errno = saved;
-  return rc == 0 || errno == EEXIST;
+  return symlinkat(op.source.c_str(), parent, name) == 0 || errno == EEXIST;
 }
 
 // Makes the freshly mounted /proc's sys subtree read-only, as Docker does.
@@ -357,6 +382,7 @@ bool BuildRootInChild(const Plan& plan, RootfsState& state, ChildReport& report)
   for (std::size_t i = 0; i < plan.mounts.size(); ++i) {
     if (!ApplyMountOp(plan, state, i, report)) return false;
   }
+  ForgetParent();
   for (int i = 0; i < state.sealed_count; ++i) {
     if (!SetAttr(state.sealed_fds[i], MOUNT_ATTR_RDONLY, false)) {
       return ChildFail(report, Step::kMounts, errno, "make a system tmpfs read-only");

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sandbox/common/fd_passing.h"
+#include "sandbox/common/pidfd.h"
 #include "sandbox/launch/child_report.h"
 #include "sandbox/serve/runner.h"
 
@@ -178,8 +179,7 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
     while (nfds == 3 && !waiting.empty() && !taken) {
       PoolRunner runner = std::move(waiting.front());
       waiting.pop_front();
-      pollfd p = {runner.pidfd.Get(), POLLIN, 0};
-      if (runner.pidfd && poll(&p, 1, 0) == 0) taken = std::move(runner);
+      if (!ProcessExited(runner.pidfd.Get())) taken = std::move(runner);
     }
     if (taken) {
       reply = {taken->pid, 0, 1, 0};
@@ -300,10 +300,7 @@ Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   return runner;
 }
 
-bool ForkServer::AliveLocked() const {
-  pollfd p = {pidfd_.Get(), POLLIN, 0};
-  return pidfd_ && poll(&p, 1, 0) == 0;  // a pidfd turns readable when its process exits
-}
+bool ForkServer::AliveLocked() const { return !ProcessExited(pidfd_.Get()); }
 
 Status ForkServer::RestartIfDead() {
   std::lock_guard lock(mu_);

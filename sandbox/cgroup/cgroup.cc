@@ -222,8 +222,11 @@ Result<Leaf> Leaf::Create(const Parent& parent, const std::set<std::string>& con
 
 Status Leaf::Write(const std::vector<std::pair<std::string, std::string>>& limits) const {
   for (const auto& [file, value] : limits) {
-    // Without swap accounting in the kernel there is no swap to forbid.
-    if (file == "memory.swap.max" && faccessat(dir_.Get(), file.c_str(), F_OK, 0) != 0) continue;
+    // Without swap accounting in the kernel there is no swap to forbid; before 4.19 no group
+    // OOM kill (one process is killed, as the kernel chooses).
+    if ((file == "memory.swap.max" || file == "memory.oom.group") &&
+        faccessat(dir_.Get(), file.c_str(), F_OK, 0) != 0)
+      continue;
     if (auto s = WriteAt(dir_.Get(), file, value, Step::kCgroup); !s) {
       return tl::unexpected(std::move(s.error()).With(path_));
     }

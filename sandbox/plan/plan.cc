@@ -286,6 +286,9 @@ Status PlanResources(const JobSpec& spec, const HostFacts& facts, Plan& plan,
     to_cgroup("memory", "memory", "memory.max", std::to_string(*l.memory_bytes));
     std::uint64_t swap = l.memory_swap_bytes ? *l.memory_swap_bytes - *l.memory_bytes : 0;
     cg.limits.emplace_back("memory.swap.max", std::to_string(swap));
+    // The job is one unit: the OOM killer ends all of it at once, never one process chosen by
+    // size, which was at times PID 1 (the job then ended with PID 1's status, not its own).
+    cg.limits.emplace_back("memory.oom.group", "1");
   } else if (l.memory_bytes) {
     fallback("memory", "as", *l.memory_bytes, *l.memory_bytes);
     plan.warnings.push_back(

@@ -56,9 +56,10 @@ TEST_CASE("Golden plan_resources.json holds the expected resource plan",
   const json& cg = golden.at("cgroup");
   CHECK(cg.at("parent") == "/sys/fs/cgroup/user.slice/user-1000.slice/gaol");
   CHECK(cg.at("controllers") == json{"memory", "pids"});
-  CHECK(cg.at("limits") ==
-        json::array({json::array({"memory.max", "268435456"}),
-                     json::array({"memory.swap.max", "0"}), json::array({"pids.max", "64"})}));
+  CHECK(
+      cg.at("limits") ==
+      json::array({json::array({"memory.max", "268435456"}), json::array({"memory.swap.max", "0"}),
+                   json::array({"memory.oom.group", "1"}), json::array({"pids.max", "64"})}));
   CHECK(golden.at("enforcement") ==
         json{{"cpu", "none"}, {"memory", "cgroup"}, {"pids", "cgroup"}, {"time_limit", "cgroup"}});
   CHECK(golden.at("time_limit_seconds") == 2.5);

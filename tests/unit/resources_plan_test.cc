@@ -79,6 +79,7 @@ TEST_CASE("Resources: every controller offered, every limit goes to the cgroup",
   CHECK(plan.cgroup.limits == Limits{
                                   {"memory.max", "268435456"},
                                   {"memory.swap.max", "0"},
+                                  {"memory.oom.group", "1"},
                                   {"pids.max", "64"},
                                   {"cpu.max", "150000 100000"},
                                   {"cpu.weight", "200"},
@@ -144,8 +145,10 @@ TEST_CASE("Resources: a cgroup without some controllers falls back per limit",
   Plan plan = PlanOf(AllLimits(), FactsWithCgroup({"memory", "pids"}));
   REQUIRE(plan.cgroup.parent);
   CHECK(plan.cgroup.controllers == std::set<std::string>{"memory", "pids"});
-  CHECK(plan.cgroup.limits ==
-        Limits{{"memory.max", "268435456"}, {"memory.swap.max", "0"}, {"pids.max", "64"}});
+  CHECK(plan.cgroup.limits == Limits{{"memory.max", "268435456"},
+                                     {"memory.swap.max", "0"},
+                                     {"memory.oom.group", "1"},
+                                     {"pids.max", "64"}});
   CHECK(plan.enforcement == Enforcement{{"memory", "cgroup"},
                                         {"pids", "cgroup"},
                                         {"cpu", "none"},
@@ -237,14 +240,15 @@ TEST_CASE("Resources: memory.swap.max is 0 by default, else swap minus memory",
   JobSpec spec = SpecOf({"/bin/true"});
   spec.limits.memory_bytes = 100 * kMiB;
   CHECK(PlanOf(spec, AllControllers()).cgroup.limits ==
-        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "0"}});
+        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "0"}, {"memory.oom.group", "1"}});
   spec.limits.memory_swap_bytes = 300 * kMiB;
-  CHECK(PlanOf(spec, AllControllers()).cgroup.limits ==
-        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "209715200"}});
+  CHECK(PlanOf(spec, AllControllers()).cgroup.limits == Limits{{"memory.max", "104857600"},
+                                                               {"memory.swap.max", "209715200"},
+                                                               {"memory.oom.group", "1"}});
   // Swap equal to memory: no swap at all.
   spec.limits.memory_swap_bytes = 100 * kMiB;
   CHECK(PlanOf(spec, AllControllers()).cgroup.limits ==
-        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "0"}});
+        Limits{{"memory.max", "104857600"}, {"memory.swap.max", "0"}, {"memory.oom.group", "1"}});
   // Without the memory controller, RLIMIT_AS holds the memory limit; swap has no rlimit.
   spec.limits.memory_swap_bytes = 300 * kMiB;
   Plan fallback = PlanOf(spec, FactsWithCgroup({"pids"}));
@@ -310,9 +314,10 @@ TEST_CASE("Resources: the plan's JSON carries cgroup, enforcement and time limit
   json j = PlanToJson(PlanOf(AllLimits(), FactsWithCgroup({"memory", "pids"})));
   CHECK(j.at("cgroup").at("parent") == kParentPath);
   CHECK(j.at("cgroup").at("controllers") == json{"memory", "pids"});
-  CHECK(j.at("cgroup").at("limits") ==
-        json::array({json::array({"memory.max", "268435456"}),
-                     json::array({"memory.swap.max", "0"}), json::array({"pids.max", "64"})}));
+  CHECK(
+      j.at("cgroup").at("limits") ==
+      json::array({json::array({"memory.max", "268435456"}), json::array({"memory.swap.max", "0"}),
+                   json::array({"memory.oom.group", "1"}), json::array({"pids.max", "64"})}));
   CHECK(j.at("enforcement").at("cpu") == "none");
   CHECK(j.at("enforcement").at("memory") == "cgroup");
   CHECK(j.at("time_limit_seconds") == 2.5);

@@ -221,7 +221,17 @@ Result<Leaf> Leaf::Create(const Parent& parent, const std::set<std::string>& con
 }
 
 Status Leaf::Write(const std::vector<std::pair<std::string, std::string>>& limits) const {
-  for (const auto& [file, value] : limits) {
+  // The group kill first: a pre-built sandbox's leaf already holds processes, and a memory.max
+  // below what they use would call the OOM killer at once.
+  std::vector<std::pair<std::string, std::string>> ordered;
+  ordered.reserve(limits.size());
+  for (const auto& l : limits) {
+    if (l.first == "memory.oom.group") ordered.push_back(l);
+  }
+  for (const auto& l : limits) {
+    if (l.first != "memory.oom.group") ordered.push_back(l);
+  }
+  for (const auto& [file, value] : ordered) {
     // Without swap accounting in the kernel there is no swap to forbid; before 4.19 no group
     // OOM kill (one process is killed, as the kernel chooses).
     if ((file == "memory.swap.max" || file == "memory.oom.group") &&

@@ -3,6 +3,7 @@
 #include "sandbox/child/child_attach.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -73,6 +74,14 @@ bool FillMounts(const ChildContext& ctx, const WarmParts& parts, int seed,
 // g_warm; kSyncFd is closed before anything of the job runs.
 bool AwaitParts(ChildContext& ctx, ChildReport& report) noexcept {
   if (write(kSyncFd, &kZygoteReady, 1) != 1) _exit(0);
+  // Its job process, waiting confined, may die first (killed from outside): the sandbox then goes
+  // as an unused one does, and the job that comes starts cold (its runner sees PID 1 gone).
+  if (ctx.job_pidfd >= 0) {
+    pollfd watch[2] = {{kSyncFd, POLLIN, 0}, {ctx.job_pidfd, POLLIN, 0}};
+    while (poll(watch, 2, -1) < 0 && errno == EINTR) {
+    }
+    if (watch[1].revents != 0) _exit(0);
+  }
   int fds[4] = {-1, -1, -1, -1};
   std::size_t nfds = 0;
   ssize_t n = ReceiveWithFds(kSyncFd, &g_warm, sizeof g_warm, fds, 4, &nfds);

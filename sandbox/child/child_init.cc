@@ -411,7 +411,8 @@ struct PreparedJob {
   std::uint32_t go = 0;   // PID 1: 1 once the job's parts are in place
   bool filtered = false;  // the seccomp filter was loaded before the wait
   bool reached_exec = false;
-  ChildReport report;  // the job process's step timings, or what failed
+  std::uint64_t filter_start = 0;  // when the process began loading its filter (PID 1 times it)
+  ChildReport report;              // the job process's step timings, or what failed
 };
 PreparedJob g_prepared;
 
@@ -441,13 +442,25 @@ bool CanWaitFiltered(const ChildContext& ctx) noexcept {
 
 [[noreturn]] GAOL_ON_JOB_STACK void ExitPrepared() noexcept { _exit(125); }
 
+// The filter loaded with no clock read behind it: where the vDSO cannot read the clock source,
+// clock_gettime is a real call, which the filter may refuse (or hold for a listener no one reads
+// yet). PID 1 times the load from filter_start.
+bool LoadPreparedFilter(ChildContext& ctx, ChildReport& report) noexcept {
+  g_prepared.filter_start = MonotonicNs();
+  if (int err = LoadSeccomp(ctx); err != 0) {
+    return ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
+                     ctx.plan->seccomp->profile.c_str());
+  }
+  return true;
+}
+
 GAOL_ON_JOB_STACK int PreparedMain(void* arg) noexcept {
   auto& ctx = *static_cast<ChildContext*>(arg);
   ChildReport& report = g_prepared.report;
   ResetSignals();
   if (!RunSteps(kPreparedSteps, ctx, report)) ExitPrepared();
   if (CanWaitFiltered(ctx)) {
-    if (!LoadJobFilter(ctx, report)) ExitPrepared();
+    if (!LoadPreparedFilter(ctx, report)) ExitPrepared();
     g_prepared.filtered = true;
   }
   __atomic_store_n(&g_prepared.stage, 2, __ATOMIC_RELEASE);
@@ -457,7 +470,7 @@ GAOL_ON_JOB_STACK int PreparedMain(void* arg) noexcept {
     if (Futex(&g_prepared.go, FUTEX_WAIT, 0) != 0 && errno != EAGAIN && errno != EINTR)
       ExitPrepared();
   }
-  if (!g_prepared.filtered && !LoadJobFilter(ctx, report)) ExitPrepared();
+  if (!g_prepared.filtered && ctx.plan->seccomp && !LoadPreparedFilter(ctx, report)) ExitPrepared();
   g_prepared.reached_exec = true;
   ExecCandidates(ctx);
 }
@@ -468,9 +481,10 @@ bool PrepareJob(ChildContext& ctx, ChildReport& report, pid_t& job) noexcept {
   std::uint64_t start = MonotonicNs();
   g_prepared.report = report;
   g_prepared.stage = 1;
+  // CLONE_PIDFD: PID 1 waits for its parts and for this process's end at once (AwaitParts).
   job = clone(PreparedMain, g_job_stack + sizeof(g_job_stack),
-              CLONE_VM | CLONE_FILES | CLONE_CHILD_CLEARTID | SIGCHLD, &ctx, nullptr, nullptr,
-              reinterpret_cast<pid_t*>(&g_prepared.stage));
+              CLONE_VM | CLONE_FILES | CLONE_CHILD_CLEARTID | CLONE_PIDFD | SIGCHLD, &ctx,
+              &ctx.job_pidfd, nullptr, reinterpret_cast<pid_t*>(&g_prepared.stage));
   if (job < 0) return ChildFail(report, Step::kInit, errno, "start the job (clone CLONE_VM)");
   std::uint32_t stage;
   while ((stage = __atomic_load_n(&g_prepared.stage, __ATOMIC_ACQUIRE)) == 1)
@@ -481,6 +495,7 @@ bool PrepareJob(ChildContext& ctx, ChildReport& report, pid_t& job) noexcept {
     report = g_prepared.report;
     return false;
   }
+  if (g_prepared.filtered) ctx.seccomp_ns = MonotonicNs() - g_prepared.filter_start;
   for (Step s : {Step::kAppArmor, Step::kCaps, Step::kLandlock})
     report.step_ns[StepIndex(s)] = g_prepared.report.step_ns[StepIndex(s)];
   report.step_ns[StepIndex(Step::kInit)] = MonotonicNs() - start;
@@ -497,6 +512,11 @@ bool ReleaseJob(ChildContext& ctx, pid_t job, ChildReport& report) noexcept {
   std::uint64_t start = MonotonicNs();
   if (!LimitProcess(job, ctx, report)) return false;
   report.step_ns[StepIndex(Step::kRlimits)] = MonotonicNs() - start;
+  // prlimit succeeds on a process that died meanwhile (a zombie): checked again before kReady.
+  if (__atomic_load_n(&g_prepared.stage, __ATOMIC_ACQUIRE) != 2) {
+    return ChildFail(report, Step::kAttach, ESRCH,
+                     "the pre-built sandbox's job process ended while it waited");
+  }
   report.step_ns[StepIndex(Step::kSeccomp)] = ctx.seccomp_ns;
   report.kind = ChildReport::kReady;
   report.exec_ns = MonotonicNs();
@@ -507,6 +527,9 @@ bool ReleaseJob(ChildContext& ctx, pid_t job, ChildReport& report) noexcept {
   std::uint32_t stage;
   while ((stage = __atomic_load_n(&g_prepared.stage, __ATOMIC_ACQUIRE)) != 0)
     Futex(&g_prepared.stage, FUTEX_WAIT, stage);
+  // Loaded once woken: timed up to its execve.
+  if (!g_prepared.filtered && g_prepared.filter_start != 0)
+    ctx.seccomp_ns = MonotonicNs() - g_prepared.filter_start;
   // Its filter failed to load once woken: its record, as the cold path's job would send it.
   if (!g_prepared.reached_exec && g_prepared.report.kind == ChildReport::kError)
     SendReport(g_prepared.report);
@@ -746,8 +769,9 @@ void RunSandboxInitInChild(ChildContext& ctx) noexcept {
   bool prepared = ctx.warm && (ctx.plan->clone_flags & CLONE_NEWPID);
   if (prepared && !PrepareJob(ctx, report, job)) Die(report, 125);
   // The job's parts arrive only now; what they bring (stdio, a seed) is checked as the cold path's.
-  if (ctx.warm && (!AwaitParts(ctx, report) || !CheckFdsInChild(report, false, ctx.listener_fd)))
-    Die(report, 125);
+  if (ctx.warm && !AwaitParts(ctx, report)) Die(report, 125);
+  if (ctx.job_pidfd >= 0) close(ctx.job_pidfd);
+  if (ctx.warm && !CheckFdsInChild(report, false, ctx.listener_fd)) Die(report, 125);
   if (prepared) {
     if (!ReleaseJob(ctx, job, report)) Die(report, 125);
   } else if ((job = SpawnJob(ctx, report)) < 0) {

@@ -31,6 +31,9 @@ struct ChildContext {
   // refused but execve and exit_group, so it leaves these instead of reporting.
   int listener_fd = -1;
   int exec_errno = 0;
+  // A pre-built sandbox's job process, made at build time (CLONE_PIDFD): PID 1 watches it while it
+  // waits for the parts, and closes it before the fd check.
+  int job_pidfd = -1;
   std::uint64_t seccomp_ns = 0;
 };
 

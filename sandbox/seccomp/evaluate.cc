@@ -8,8 +8,10 @@ namespace {
 
 constexpr std::uint32_t kRefused = SECCOMP_RET_KILL_PROCESS;
 
-// An ALU operation on A with `v` (K or X); false for a division by zero.
-bool Alu(std::uint16_t op, std::uint32_t v, std::uint32_t& a) noexcept {
+// An ALU operation on A with `v` (K or X); false for what the kernel refuses: a division by
+// zero, a shift by a constant of 32 or more. A shift by X takes its low 5 bits, as the kernel's
+// 32-bit ALU does.
+bool Alu(std::uint16_t op, std::uint32_t v, bool by_x, std::uint32_t& a) noexcept {
   switch (op) {
     case BPF_ADD:
       a += v;
@@ -38,10 +40,10 @@ bool Alu(std::uint16_t op, std::uint32_t v, std::uint32_t& a) noexcept {
       a ^= v;
       return true;
     case BPF_LSH:
-      a = v >= 32 ? 0 : a << v;
-      return true;
     case BPF_RSH:
-      a = v >= 32 ? 0 : a >> v;
+      if (!by_x && v >= 32) return false;
+      v &= 31;
+      a = op == BPF_LSH ? a << v : a >> v;
       return true;
     default:
       return false;
@@ -106,7 +108,8 @@ std::uint32_t Evaluate(std::span<const sock_filter> program, const seccomp_data&
       case BPF_ALU:
         if (BPF_OP(in.code) == BPF_NEG) {
           a = 0u - a;
-        } else if (!Alu(BPF_OP(in.code), BPF_SRC(in.code) == BPF_X ? x : k, a)) {
+        } else if (bool by_x = BPF_SRC(in.code) == BPF_X;
+                   !Alu(BPF_OP(in.code), by_x ? x : k, by_x, a)) {
           return kRefused;
         }
         break;

@@ -60,10 +60,10 @@ TEST_CASE("without a delegated cgroup, --time-limit falls back to RLIMIT_CPU", "
   CHECK(run.result["status"] == "time_limit");
   CHECK(run.result["enforcement"]["time_limit"] == "rlimit");
   CHECK(run.result["accounting"] == "rusage");
-  // RLIMIT_CPU fires on tick-sampled CPU time, a little ahead of the exact time when the machine
-  // is busy.
+  // RLIMIT_CPU fires on tick-sampled CPU time, ahead of the exact time when the machine is busy
+  // (0.88 s of exact time for the 1 s limit seen with both CPUs compiling).
   CHECK(run.result["signal_name"] == "SIGXCPU");
-  CHECK(run.result["cpu_time_seconds"] >= 0.9);
+  CHECK(run.result["cpu_time_seconds"] >= 0.75);
   CHECK(run.result["cpu_time_seconds"] < 2.5);
   CHECK(run.err.find("time_limit by rlimit") != std::string::npos);
 }

@@ -343,6 +343,51 @@ TEST_CASE("serve: a pre-built sandbox's job waits behind its filter, or before i
   }
 }
 
+TEST_CASE(
+    "serve: a pre-built sandbox whose waiting job process is killed goes; the job starts cold",
+    "[serve]") {
+  ServeProcess server({"--pool", "1"});
+  auto client = server.Client();
+  // The sandbox's PID 1, then its job process (made and confined at build time, still gaol's).
+  std::vector<pid_t> waiting;
+  pid_t job = -1;
+  auto child_of = [](pid_t parent) {
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (ParentOf(std::stoi(name)) == parent) return std::stoi(name);
+    }
+    return -1;
+  };
+  for (int i = 0; i < 500 && job < 0; ++i) {
+    waiting = WaitingSandboxes(server.Pid());
+    if (waiting.size() == 1) job = child_of(waiting.front());
+    if (job < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(job > 0);
+  REQUIRE(kill(job, SIGKILL) == 0);
+  // PID 1 sees it go and ends, as a sandbox discarded unused does.
+  auto gone = [&] {
+    std::ifstream status("/proc/" + std::to_string(waiting.front()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.starts_with("State:")) return line.find('Z') != std::string::npos;
+    }
+    return true;
+  };
+  for (int i = 0; i < 500 && !gone(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(gone());
+  json next = Run(client, {{"command", {"/bin/echo", "cold"}}});
+  INFO(next.dump());
+  CHECK(next["status"] == "ok");
+  CHECK(Stdout(next) == "cold\n");
+  CHECK(next["pool"]["hit"] == false);
+  CHECK(server.Stop() == 0);
+  CHECK(LiveOrphans().empty());
+}
+
 TEST_CASE("serve: a shape that cannot be pre-built costs three lines, then jobs start cold",
           "[serve]") {
   // A cgroup the pool's shape must have: found or not, no pre-built sandbox takes one.

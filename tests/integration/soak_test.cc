@@ -116,8 +116,11 @@ std::vector<std::string> TempEntries() {
   for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
     std::string name = e.path().filename();
     // The stage and the test's own directories are the harness's; gaol's would be anything else
-    // of this uid.
-    if (name.starts_with("gaol-stage.") || name.starts_with("gaol-it-")) continue;
+    // of this uid. Servers' work roots come and go with the serve areas ctest runs beside this
+    // one (a server's start removes dead servers' roots); gaol run makes none.
+    if (name.starts_with("gaol-stage.") || name.starts_with("gaol-it-") ||
+        name.starts_with("gaol-serve-"))
+      continue;
     struct stat st = {};
     if (lstat(e.path().c_str(), &st) == 0 && st.st_uid == geteuid()) out.push_back(name);
   }

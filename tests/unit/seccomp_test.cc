@@ -337,6 +337,14 @@ TEST_CASE("seccomp: a program the kernel would refuse answers kill", "[seccomp]"
   sock_filter div[] = {BPF_STMT(BPF_LDX | BPF_IMM, 0), BPF_STMT(BPF_ALU | BPF_DIV | BPF_X, 0),
                        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
   CHECK(kill(gaol::seccomp::Evaluate(div, data)));
+  // A shift by a constant of 32 or more is refused by the kernel's checker; a shift by X takes
+  // X's low 5 bits.
+  sock_filter wide[] = {BPF_STMT(BPF_LD | BPF_IMM, 1), BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 32),
+                        BPF_STMT(BPF_RET | BPF_A, 0)};
+  CHECK(kill(gaol::seccomp::Evaluate(wide, data)));
+  sock_filter by_x[] = {BPF_STMT(BPF_LD | BPF_IMM, 1), BPF_STMT(BPF_LDX | BPF_IMM, 33),
+                        BPF_STMT(BPF_ALU | BPF_LSH | BPF_X, 0), BPF_STMT(BPF_RET | BPF_A, 0)};
+  CHECK(gaol::seccomp::Evaluate(by_x, data) == 2);
   // Scratch memory, X and A: store nr, reload it into X, compare.
   data.nr = 39;
   sock_filter mem[] = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),

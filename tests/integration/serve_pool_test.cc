@@ -120,6 +120,22 @@ std::vector<pid_t> WaitingSandboxes(pid_t server) {
   return out;
 }
 
+// Dead: a zombie not reaped yet, or gone. Waits up to 5 s.
+bool WaitDead(pid_t pid) {
+  auto dead = [&] {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.starts_with("State:")) return line.find('Z') != std::string::npos;
+    }
+    return true;
+  };
+  for (int i = 0; i < 500 && !dead(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return dead();
+}
+
 volatile sig_atomic_t g_usr1 = 0;
 void CountUsr1(int) { g_usr1 = g_usr1 + 1; }
 
@@ -262,18 +278,7 @@ TEST_CASE("serve: a pre-built sandbox killed while it waits, or a profile file, 
   REQUIRE(kill(waiting.front(), SIGKILL) == 0);
   // Dead before the job comes (a zombie its runner has not reaped): a sandbox that dies while a
   // job is being handed to it is that job's setup_error, as a cold sandbox killed in its start.
-  auto dead = [&] {
-    std::ifstream status("/proc/" + std::to_string(waiting.front()) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.starts_with("State:")) return line.find('Z') != std::string::npos;
-    }
-    return true;
-  };
-  for (int i = 0; i < 500 && !dead(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  REQUIRE(dead());
+  REQUIRE(WaitDead(waiting.front()));
   json next = Run(client, {{"command", {"/bin/echo", "after"}}});
   INFO(next.dump());
   CHECK(next["status"] == "ok");
@@ -367,18 +372,7 @@ TEST_CASE(
   REQUIRE(job > 0);
   REQUIRE(kill(job, SIGKILL) == 0);
   // PID 1 sees it go and ends, as a sandbox discarded unused does.
-  auto gone = [&] {
-    std::ifstream status("/proc/" + std::to_string(waiting.front()) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.starts_with("State:")) return line.find('Z') != std::string::npos;
-    }
-    return true;
-  };
-  for (int i = 0; i < 500 && !gone(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  REQUIRE(gone());
+  REQUIRE(WaitDead(waiting.front()));
   json next = Run(client, {{"command", {"/bin/echo", "cold"}}});
   INFO(next.dump());
   CHECK(next["status"] == "ok");

@@ -26,22 +26,14 @@
 
 #include "sandbox/caps/caps.h"
 #include "sandbox/child/child_attach.h"
+#include "sandbox/child/child_confine.h"
+#include "sandbox/child/sanitized.h"
 #include "sandbox/common/fd_passing.h"
 #include "sandbox/common/reap.h"
 #include "sandbox/io/job_fds.h"
 #include "sandbox/lsm/landlock.h"
 #include "sandbox/seccomp/evaluate.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GAOL_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GAOL_SANITIZED 1
-#endif
-#endif
-#ifndef GAOL_SANITIZED
-#define GAOL_SANITIZED 0
-#endif
 // The job runs on a stack of PID 1's own (SpawnJob) that ASan does not know: uninstrumented there,
 // or its no-return hook warns into the job's stderr.
 #if GAOL_SANITIZED
@@ -312,12 +304,16 @@ int LoadSeccomp(ChildContext& ctx) noexcept {
   return 0;
 }
 
+bool LoadFilterOrFail(ChildContext& ctx, ChildReport& report) noexcept {
+  int err = LoadSeccomp(ctx);
+  return err == 0 ||
+         ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
+                   ctx.plan->seccomp->profile.c_str());
+}
+
 bool LoadJobFilter(ChildContext& ctx, ChildReport& report) noexcept {
   std::uint64_t start = MonotonicNs();
-  if (int err = LoadSeccomp(ctx); err != 0) {
-    return ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
-                     ctx.plan->seccomp->profile.c_str());
-  }
+  if (!LoadFilterOrFail(ctx, report)) return false;
   ctx.seccomp_ns = MonotonicNs() - start;
   return true;
 }
@@ -447,11 +443,7 @@ bool CanWaitFiltered(const ChildContext& ctx) noexcept {
 // yet). PID 1 times the load from filter_start.
 bool LoadPreparedFilter(ChildContext& ctx, ChildReport& report) noexcept {
   g_prepared.filter_start = MonotonicNs();
-  if (int err = LoadSeccomp(ctx); err != 0) {
-    return ChildFail(report, Step::kSeccomp, err, "load the seccomp filter of profile `%s`",
-                     ctx.plan->seccomp->profile.c_str());
-  }
-  return true;
+  return LoadFilterOrFail(ctx, report);
 }
 
 GAOL_ON_JOB_STACK int PreparedMain(void* arg) noexcept {
@@ -533,96 +525,6 @@ bool ReleaseJob(ChildContext& ctx, pid_t job, ChildReport& report) noexcept {
   // Its filter failed to load once woken: its record, as the cold path's job would send it.
   if (!g_prepared.reached_exec && g_prepared.report.kind == ChildReport::kError)
     SendReport(g_prepared.report);
-  return true;
-}
-
-// What PID 1 still calls once the job runs: waiting, signalling, its reports, and reading
-// /proc/self/task/*/children to end what a job sharing the caller's pid namespace left behind.
-#if defined(__x86_64__)
-constexpr int kInitCalls[] = {
-    SYS_read,
-    SYS_write,
-    SYS_close,
-    SYS_openat,
-    SYS_kill,
-    SYS_tgkill,
-    SYS_gettid,
-    SYS_getpid,
-    SYS_wait4,
-    SYS_waitid,
-    SYS_rt_sigtimedwait,
-    SYS_rt_sigprocmask,
-    SYS_rt_sigreturn,
-    SYS_rt_sigaction,
-    SYS_getrusage,
-    SYS_exit,
-    SYS_exit_group,
-    SYS_restart_syscall,
-    SYS_clock_gettime,
-    SYS_sendmsg,
-#if GAOL_SANITIZED
-    // Built with ASan (ci/sanitize's integration tier only): its runtime, instrumenting PID 1's
-    // code, checks the stack, allocates shadow and reports through these.
-    SYS_sigaltstack,
-    SYS_futex,
-    SYS_mmap,
-    SYS_munmap,
-    SYS_mprotect,
-    SYS_madvise,
-    SYS_writev,
-    SYS_ioctl,
-    SYS_sched_yield,
-    SYS_prctl,
-    SYS_getrlimit,
-    SYS_prlimit64,
-    SYS_readlink,
-#endif
-};
-constexpr std::size_t kInitCallCount = sizeof(kInitCalls) / sizeof(kInitCalls[0]);
-
-// A fixed BPF program (no libseccomp, nothing built per launch): another architecture's calls are
-// killed, the calls above allowed, anything else refused with EPERM.
-struct InitFilter {
-  sock_filter code[4 + kInitCallCount + 2];
-};
-
-constexpr InitFilter MakeInitFilter() {
-  InitFilter f = {};
-  std::size_t i = 0;
-  f.code[i++] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
-  f.code[i++] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-  f.code[i++] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-  f.code[i++] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
-  for (std::size_t k = 0; k < kInitCallCount; ++k) {
-    // Equal: jump over the rest of the list and the EPERM to the ALLOW.
-    auto skip = static_cast<unsigned char>(kInitCallCount - k);
-    f.code[i++] =
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(kInitCalls[k]), skip, 0);
-  }
-  f.code[i++] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
-  f.code[i++] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-  return f;
-}
-
-constinit const InitFilter kInitFilter = MakeInitFilter();
-#endif
-
-// PID 1 once the job runs: a process the job could reach (ptrace with --cap-add SYS_PTRACE and
-// seccomp unconfined) must be worth nothing. It keeps only CAP_KILL (to signal a job running
-// under another uid), is not dumpable (since before the job started), has no_new_privs already,
-// and gets its own small filter.
-bool ConfineInit(const ChildContext& ctx, ChildReport& report) noexcept {
-  const char* what = "";
-  if (int err = caps::ApplyInChild(1ULL << CAP_KILL, ctx.plan->last_cap, &what); err != 0) {
-    return ChildFail(report, Step::kInit, err, "drop PID 1's capabilities: %s", what);
-  }
-#if defined(__x86_64__)
-  sock_fprog prog = {static_cast<unsigned short>(sizeof(kInitFilter.code) / sizeof(sock_filter)),
-                     const_cast<sock_filter*>(kInitFilter.code)};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
-    return ChildFail(report, Step::kInit, errno, "load PID 1's seccomp filter");
-  }
-#endif
   return true;
 }
 

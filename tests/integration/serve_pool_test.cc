@@ -136,6 +136,15 @@ bool WaitDead(pid_t pid) {
   return dead();
 }
 
+// The next job, its sandbox gone: it starts cold and runs whole.
+void CheckRunsCold(httplib::Client& client, const std::string& word) {
+  json next = Run(client, {{"command", {"/bin/echo", word}}});
+  INFO(next.dump());
+  CHECK(next["status"] == "ok");
+  CHECK(Stdout(next) == word + "\n");
+  CHECK(next["pool"]["hit"] == false);
+}
+
 volatile sig_atomic_t g_usr1 = 0;
 void CountUsr1(int) { g_usr1 = g_usr1 + 1; }
 
@@ -279,11 +288,7 @@ TEST_CASE("serve: a pre-built sandbox killed while it waits, or a profile file, 
   // Dead before the job comes (a zombie its runner has not reaped): a sandbox that dies while a
   // job is being handed to it is that job's setup_error, as a cold sandbox killed in its start.
   REQUIRE(WaitDead(waiting.front()));
-  json next = Run(client, {{"command", {"/bin/echo", "after"}}});
-  INFO(next.dump());
-  CHECK(next["status"] == "ok");
-  CHECK(Stdout(next) == "after\n");
-  CHECK(next["pool"]["hit"] == false);
+  CheckRunsCold(client, "after");
   CHECK(server.Stop() == 0);
   CHECK(LiveOrphans().empty());
   RemoveTree(dir);
@@ -373,11 +378,7 @@ TEST_CASE(
   REQUIRE(kill(job, SIGKILL) == 0);
   // PID 1 sees it go and ends, as a sandbox discarded unused does.
   REQUIRE(WaitDead(waiting.front()));
-  json next = Run(client, {{"command", {"/bin/echo", "cold"}}});
-  INFO(next.dump());
-  CHECK(next["status"] == "ok");
-  CHECK(Stdout(next) == "cold\n");
-  CHECK(next["pool"]["hit"] == false);
+  CheckRunsCold(client, "cold");
   CHECK(server.Stop() == 0);
   CHECK(LiveOrphans().empty());
 }

@@ -120,6 +120,14 @@ std::vector<pid_t> WaitingSandboxes(pid_t server) {
   return out;
 }
 
+// Until `server` has a sandbox waiting (or building, which the next job waits for): a new one is
+// built only once the last job's runner has ended.
+void AwaitWaitingSandbox(pid_t server) {
+  for (int i = 0; i < 500 && WaitingSandboxes(server).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 // Dead: a zombie not reaped yet, or gone. Waits up to 5 s.
 bool WaitDead(pid_t pid) {
   auto dead = [&] {
@@ -246,9 +254,7 @@ TEST_CASE("serve: a request of another shape starts cold and says why", "[serve]
   CHECK(other["launch"]["prebuilt"].is_null());
   // The sandbox that did not fit was discarded with its runner: the next job gets a new one,
   // built once that runner ended (which, slowed by a sanitizer's exit, may take a while).
-  for (int i = 0; i < 500 && WaitingSandboxes(server.Pid()).empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  AwaitWaitingSandbox(server.Pid());
   json next = Run(client, {{"command", {"/bin/pwd"}}});
   CHECK(Stdout(next) == "/work\n");
   CHECK(next["pool"]["hit"] == true);
@@ -306,6 +312,7 @@ TEST_CASE("serve: a pre-built sandbox's job waits behind its filter, or before i
     ServeProcess server({"--pool", "1", "--limits-file", dir + "/limits.json"});
     auto client = server.Client();
     for (int i = 0; i < 3; ++i) {
+      AwaitWaitingSandbox(server.Pid());
       json killed = Run(client, AttackRequest("keyctl"));
       INFO(killed.dump().substr(0, 2000));
       CHECK(killed["pool"]["hit"] == true);
@@ -335,11 +342,13 @@ TEST_CASE("serve: a pre-built sandbox's job waits behind its filter, or before i
     ServeProcess server({"--pool", "1", "--limits-file", dir + "/limits.json"});
     auto client = server.Client();
     for (int i = 0; i < 3; ++i) {
+      AwaitWaitingSandbox(server.Pid());
       json echo = Run(client, {{"command", {"/bin/echo", "waited"}}});
       INFO(echo.dump());
       CHECK(echo["pool"]["hit"] == true);
       CHECK(echo["status"] == "ok");
       CHECK(Stdout(echo) == "waited\n");
+      AwaitWaitingSandbox(server.Pid());
       json killed = Run(client, AttackRequest("keyctl"));
       INFO(killed.dump().substr(0, 2000));
       CHECK(killed["pool"]["hit"] == true);

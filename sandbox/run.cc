@@ -305,13 +305,30 @@ Status SuperviseAndJudge(const JobSpec& spec, const Plan& plan, JobIo& io, const
   bool wait = !reported || leaf || sandbox.subreaper || stdio.wait_for_teardown;
   struct rusage usage = {};
   int init_status = 0;
+  std::optional<cgroup::Usage> cg;
   if (wait && !reported) {
+    bool adopted = launched.child.Adopted();
     auto status = launched.child.Reap(&usage);
     if (!status) return tl::unexpected(status.error());
     init_status = *status;
+    if (leaf) cg = leaf->ReadUsage();
+    // A handed-over sandbox's PID 1 gone without a word, and not by the supervisor's kill nor the
+    // leaf's OOM killer (memory.oom.group takes PID 1 with the job): its builder, whose child it
+    // is, was killed (PR_SET_PDEATHSIG), or someone killed PID 1. Gaol's failure, not the job's.
+    bool killed_here = seen->time_exceeded || seen->wall_time_exceeded || seen->output_exceeded ||
+                       seen->stop_escalated || seen->cancelled || seen->seccomp_violation ||
+                       (cg && cg->oom_kills > 0);
+    if (adopted && !killed_here) {
+      result.error = Error{Step::kSupervise,
+                           0,
+                           "the pre-built sandbox's PID 1 ended before it reported the job's end "
+                           "(killed, or its runner ended without a result)",
+                           {},
+                           {}};
+    }
+  } else if (leaf) {
+    cg = leaf->ReadUsage();
   }
-  std::optional<cgroup::Usage> cg;
-  if (leaf) cg = leaf->ReadUsage();
   CollectTimings(*seen, start_ns, result);
   Judge(*seen, init_status, usage, plan, cg, result);
   if (observer) observer->OnVerdict(result);

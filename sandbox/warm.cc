@@ -2,11 +2,15 @@
 // job, PID 1 waiting; RunWarm gives one job its parts (docs/ARCHITECTURE.md, "Pre-built
 // sandboxes").
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "sandbox/common/fd_passing.h"
@@ -81,15 +85,25 @@ bool SameShape(const Plan& plan, const Plan& built) {
 }
 }  // namespace
 
-// A sandbox built before its job (gaol serve's pool), PID 1 waiting on launched.sync.
-struct WarmSandbox {
+// A shape's host facts and plan: the builder's own, or gathered once by a process that adopts
+// sandboxes built elsewhere (AdoptWarmSandbox).
+struct WarmShape {
   JobSpec shape;
   HostFacts facts;
   Plan plan;
   bool looks_for_cgroup = false;
-  std::optional<RlimitOp> nofile;    // the caller's own, when MakeDescriptorRoom raised it
+  std::uint64_t digest = 0;  // PlanDigest(plan)
+};
+
+// A sandbox built before its job (gaol serve's pool), PID 1 waiting on launched.sync.
+struct WarmSandbox {
+  std::shared_ptr<const WarmShape> shape;
+  std::optional<RlimitOp> nofile;    // the builder's own, when MakeDescriptorRoom raised it
   std::optional<cgroup::Leaf> leaf;  // PID 1's, made without limits: the job's come with it
   UniqueFd empty_seed;               // the workdir's, so that PID 1 hands its root back
+  // Handed over: the lease pipe, the builder's read end (and its write end until sent), or the
+  // adopter's write end, closed when the adopter is done with the sandbox.
+  UniqueFd lease, lease_give;
   Launched launched;
   double build_seconds = 0;
 };
@@ -122,27 +136,46 @@ bool EncodeParts(const Plan& plan, const Plan& built, bool seed, std::string* ou
 // fork, and the job's own plan would otherwise pay for the first touch of the code and heap it
 // uses (copy-on-write and page faults).
 void PrimeWarmPath(const WarmSandbox& sandbox) {
-  auto plan = MakePlan(sandbox.shape, sandbox.facts);
+  const WarmShape& shape = *sandbox.shape;
+  auto plan = MakePlan(shape.shape, shape.facts);
   if (!plan) return;
   std::string parts;
-  if (SameShape(*plan, sandbox.plan)) EncodeParts(*plan, sandbox.plan, false, &parts);
+  if (SameShape(*plan, shape.plan)) EncodeParts(*plan, shape.plan, false, &parts);
+}
+
+// What tells two processes' plans of one shape apart: the plan's JSON, hashed (one binary on
+// both sides, so one std::hash).
+std::uint64_t PlanDigest(const Plan& plan) {
+  std::string text = PlanToJson(plan).dump();
+  // PlanToJson counts a filter's instructions; the instructions themselves, and how the filter is
+  // loaded, are what a changed profile file changes.
+  if (plan.seccomp) {
+    for (const auto* program : {&plan.seccomp->main, &plan.seccomp->overlay}) {
+      text.append(reinterpret_cast<const char*>(program->data()),
+                  program->size() * sizeof(sock_filter));
+    }
+    text.append(std::to_string(plan.seccomp->flags) + plan.seccomp->profile +
+                (plan.seccomp->listener ? "l" : "-"));
+  }
+  return std::hash<std::string>{}(text);
 }
 }  // namespace
 
 Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   std::uint64_t start = MonotonicNs();
   WarmSandboxPtr sandbox(new WarmSandbox);
-  sandbox->shape = shape;
+  auto own = std::make_shared<WarmShape>();
+  own->shape = shape;
   auto facts = GatherHostFacts(shape);
   if (!facts) return tl::unexpected(facts.error());
-  sandbox->facts = std::move(*facts);
-  auto plan = MakePlan(shape, sandbox->facts);
+  own->facts = std::move(*facts);
+  auto plan = MakePlan(shape, own->facts);
   if (!plan) return tl::unexpected(plan.error());
-  sandbox->plan = std::move(*plan);
-  Plan& p = sandbox->plan;
+  own->plan = std::move(*plan);
+  Plan& p = own->plan;
   // What the warm start cannot give a job: a systemd scope (gaol moved into one while gathering
   // the facts), the caller's pid namespace (gaol its subreaper).
-  if (!sandbox->facts.systemd_scope.empty() || !(p.clone_flags & CLONE_NEWPID))
+  if (!own->facts.systemd_scope.empty() || !(p.clone_flags & CLONE_NEWPID))
     return Invalid("the pool's sandbox shape",
                    "a pid namespace of its own, and a cgroup found without systemd's help");
   // Nor a bind mount of the spec's: its source must be opened beneath its allowed directory for
@@ -154,7 +187,9 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
   std::size_t rlimits = p.rlimits.size();
   if (auto room = MakeDescriptorRoom(p); !room) return tl::unexpected(room.error());
   if (p.rlimits.size() > rlimits) sandbox->nofile = p.rlimits.back();
-  sandbox->looks_for_cgroup = LooksForCgroup(shape);
+  own->looks_for_cgroup = LooksForCgroup(shape);
+  own->digest = PlanDigest(p);
+  sandbox->shape = own;
   // Placeholders until the job's own stdio comes with its parts.
   UniqueFd null_in(open("/dev/null", O_RDONLY | O_CLOEXEC));
   UniqueFd null_out(open("/dev/null", O_WRONLY | O_CLOEXEC));
@@ -204,6 +239,7 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape) {
 }
 
 double WarmSandboxBuildSeconds(const WarmSandbox& sandbox) { return sandbox.build_seconds; }
+int WarmSandboxPidFd(const WarmSandbox& sandbox) { return sandbox.launched.child.PidFd(); }
 
 namespace {
 
@@ -261,25 +297,28 @@ bool SameFacts(const JobSpec& spec, const JobSpec& shape) {
 
 }  // namespace
 
+bool MayRunWarm(const JobSpec& spec, const JobSpec& shape) { return SameFacts(spec, shape); }
+
 std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
                                  const CallerStdio& stdio, LaunchObserver* observer) {
   std::uint64_t start = MonotonicNs();
   // A sandbox whose PID 1 is gone (killed while it waited) is the cold path's to replace.
+  const WarmShape& shape = *sandbox.shape;
   if (!sandbox.launched.sync || ProcessExited(sandbox.launched.child.PidFd()) ||
-      !SameFacts(spec, sandbox.shape))
+      !SameFacts(spec, shape.shape))
     return std::nullopt;
   // A plan the pre-built sandbox cannot give this job is the cold path's to refuse or run.
-  auto made = MakePlan(spec, sandbox.facts);
+  auto made = MakePlan(spec, shape.facts);
   if (!made) return std::nullopt;
   Plan& plan = *made;
   bool sets_nofile = std::any_of(plan.rlimits.begin(), plan.rlimits.end(),
                                  [](const RlimitOp& op) { return op.resource == RLIMIT_NOFILE; });
   if (sandbox.nofile && !sets_nofile) plan.rlimits.push_back(*sandbox.nofile);
-  if (!SameShape(plan, sandbox.plan)) return std::nullopt;
+  if (!SameShape(plan, shape.plan)) return std::nullopt;
   if (stdio.seed && (!WorkdirTmpfs(plan) || stdio.seed->target != plan.workdir))
     return std::nullopt;
   std::string parts;
-  if (!EncodeParts(plan, sandbox.plan, stdio.seed.has_value(), &parts)) return std::nullopt;
+  if (!EncodeParts(plan, shape.plan, stdio.seed.has_value(), &parts)) return std::nullopt;
 
   RunResult result;
   // The observer hears of the job once it started; a failure before that is still its job's.
@@ -302,7 +341,8 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
     if (auto s = OpenLeafCounters(*sandbox.leaf, running); !s) return fail(s.error());
     result.launch_steps[Step::kCgroup] = Seconds(MonotonicNs() - t0);
   }
-  ForwardedSignals signals;
+  std::optional<ForwardedSignals> signals;
+  if (stdio.forward_signals) signals.emplace();
   int fds[4] = {io->launch.stdin_fd, io->launch.stdout_w.Get(), io->launch.stderr_w.Get(),
                 stdio.seed ? stdio.seed->fd : -1};
   bool sent =
@@ -321,12 +361,98 @@ std::optional<RunResult> RunWarm(WarmSandbox& sandbox, const JobSpec& spec,
   running.leaf = std::move(sandbox.leaf);
   sandbox.leaf.reset();
   running.launched = std::move(sandbox.launched);
-  if (auto s =
-          SuperviseAndJudge(spec, plan, *io, stdio, running, signals.Fd(), start, observer, result);
+  if (auto s = SuperviseAndJudge(spec, plan, *io, stdio, running, signals ? signals->Fd() : -1,
+                                 start, observer, result);
       !s)
     return fail(s.error());
   if (observer) observer->OnFinished(result);
   return result;
+}
+
+Result<WarmHandover> DescribeForHandover(WarmSandbox& sandbox, std::vector<int>* fds) {
+  int lease[2];
+  if (pipe2(lease, O_CLOEXEC) != 0) return Fail(Step::kInit, "pipe2", "the sandbox's lease");
+  sandbox.lease.Reset(lease[0]);
+  sandbox.lease_give.Reset(lease[1]);
+  WarmHandover out;
+  out.pid1 = sandbox.launched.child.Pid();
+  out.build_ns = static_cast<std::uint64_t>(sandbox.build_seconds * 1e9);
+  out.plan_digest = sandbox.shape->digest;
+  if (sandbox.nofile) {
+    out.has_nofile = 1;
+    out.nofile_soft = sandbox.nofile->soft;
+    out.nofile_hard = sandbox.nofile->hard;
+  }
+  fds->assign({sandbox.launched.child.PidFd(), sandbox.launched.sync.Get(),
+               sandbox.launched.report_r.Get(), sandbox.lease_give.Get()});
+  if (sandbox.leaf && sandbox.leaf->Path().size() >= sizeof out.leaf_path)
+    return Invalid("the pool's cgroup leaf", "a path under 4096 bytes");
+  if (sandbox.leaf) {
+    out.leaf_path_bytes = static_cast<std::uint32_t>(sandbox.leaf->Path().size());
+    std::memcpy(out.leaf_path, sandbox.leaf->Path().data(), out.leaf_path_bytes);
+    fds->push_back(sandbox.leaf->DirFd());
+  }
+  return out;
+}
+
+void ForgetHandedOver(WarmSandbox& sandbox) {
+  sandbox.lease_give.Reset();
+  sandbox.launched.sync.Reset();
+  sandbox.launched.report_r.Reset();
+}
+
+void AwaitHandedOver(WarmSandbox& sandbox) {
+  pollfd p = {sandbox.lease.Get(), POLLIN, 0};
+  while (sandbox.lease && poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+  // Killed and reaped (a PID 1 already gone is only reaped), then the leaf removed unless the
+  // adopter removed it.
+  sandbox.launched.child = OwnedChild();
+  if (sandbox.leaf) (void)sandbox.leaf->Remove();
+}
+
+Result<WarmSandboxPtr> AdoptWarmSandbox(const JobSpec& shape,
+                                        std::shared_ptr<const WarmShape>& cache,
+                                        const WarmHandover& handover, std::vector<UniqueFd> fds) {
+  if (fds.size() != (handover.leaf_path_bytes > 0 ? kHandoverFds : kHandoverFds - 1) ||
+      handover.leaf_path_bytes >= sizeof handover.leaf_path)
+    return Invalid("the pre-built sandbox handed over", "its descriptors");
+  std::optional<RlimitOp> nofile;
+  if (handover.has_nofile)
+    nofile = RlimitOp{RLIMIT_NOFILE, handover.nofile_soft, handover.nofile_hard, "nofile"};
+  // Planned here as the builder planned it; gathered again when the builder's differs (the host
+  // changed since: a profile file, a cgroup), and refused if it still does.
+  for (int attempt = 0; !cache || cache->digest != handover.plan_digest; ++attempt) {
+    if (attempt == 2)
+      return Invalid("the pre-built sandbox handed over", "a plan this process makes too");
+    auto own = std::make_shared<WarmShape>();
+    own->shape = shape;
+    // Never systemd's scope here: it would move this process (the server) into it, and a builder
+    // that needed one refused the shape.
+    auto facts = GatherHostFacts(shape, /*may_ask_systemd=*/false);
+    if (!facts) return tl::unexpected(facts.error());
+    own->facts = std::move(*facts);
+    auto plan = MakePlan(shape, own->facts);
+    if (!plan) return tl::unexpected(plan.error());
+    own->plan = std::move(*plan);
+    if (nofile) own->plan.rlimits.push_back(*nofile);
+    own->looks_for_cgroup = LooksForCgroup(shape);
+    own->digest = PlanDigest(own->plan);
+    cache = std::move(own);
+  }
+  WarmSandboxPtr sandbox(new WarmSandbox);
+  sandbox->shape = cache;
+  sandbox->nofile = nofile;
+  sandbox->build_seconds = Seconds(handover.build_ns);
+  sandbox->launched.child = OwnedChild(handover.pid1, std::move(fds[0]), /*adopted=*/true);
+  sandbox->launched.sync = std::move(fds[1]);
+  sandbox->launched.report_r = std::move(fds[2]);
+  sandbox->lease = std::move(fds[3]);
+  if (handover.leaf_path_bytes > 0) {
+    sandbox->leaf = cgroup::Leaf::Adopt(std::string(handover.leaf_path, handover.leaf_path_bytes),
+                                        std::move(fds[4]));
+  }
+  return sandbox;
 }
 
 }  // namespace gaol

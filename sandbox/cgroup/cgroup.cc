@@ -151,7 +151,7 @@ std::optional<std::uint64_t> FlatKeyedValue(const std::string& text, const std::
   return std::nullopt;
 }
 
-Result<Found> FindParent(const std::optional<std::string>& flag) {
+Result<Found> FindParent(const std::optional<std::string>& flag, bool may_ask_systemd) {
   Found found;
   if (flag) {
     if (!IsCgroup2(*flag)) {
@@ -178,7 +178,7 @@ Result<Found> FindParent(const std::optional<std::string>& flag) {
     SetControllers(*found.parent, is_root);
     if (found.parent->note.empty()) return found;
   }
-  EnterSystemdScope(*mount, found);
+  if (may_ask_systemd) EnterSystemdScope(*mount, found);
   return found;
 }
 

@@ -39,7 +39,7 @@ struct Found {
 // controllers; otherwise, when the user has a systemd bus, a transient scope with Delegate=yes that
 // gaol moves into (systemd_scope.h), used like an own cgroup; otherwise the own cgroup as far as
 // it serves (accounting, kill), or none.
-Result<Found> FindParent(const std::optional<std::string>& flag);
+Result<Found> FindParent(const std::optional<std::string>& flag, bool may_ask_systemd = true);
 
 struct Usage {
   std::optional<std::uint64_t> usage_usec, user_usec, system_usec;  // cpu.stat (every cgroup)
@@ -60,6 +60,13 @@ class Leaf {
   // leaf and writes `limits` (file, value) into it.
   static Result<Leaf> Create(const Parent& parent, const std::set<std::string>& controllers,
                              const std::vector<std::pair<std::string, std::string>>& limits);
+  // A leaf another process made (a pre-built sandbox handed over): `dir` is its directory.
+  static Leaf Adopt(std::string path, UniqueFd dir) {
+    Leaf leaf;
+    leaf.path_ = std::move(path);
+    leaf.dir_ = std::move(dir);
+    return leaf;
+  }
   Leaf() = default;
   Leaf(Leaf&& other) noexcept = default;
   Leaf& operator=(Leaf&& other) noexcept;

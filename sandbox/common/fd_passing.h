@@ -9,7 +9,7 @@
 
 namespace gaol {
 
-inline constexpr std::size_t kMaxPassedFds = 4;
+inline constexpr std::size_t kMaxPassedFds = 5;
 
 // Sends `len` bytes with `nfds` (at most kMaxPassedFds) descriptors; retries EINTR. True when the
 // whole message went.

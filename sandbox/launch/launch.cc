@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -129,7 +130,21 @@ Status HandOverNetwork(const Plan& plan, int pidfd, int sync_fd) {
 
 int OwnedChild::Signal(int sig) const { return pidfd_ ? PidfdSendSignal(pidfd_.Get(), sig) : -1; }
 
+// An adopted child's end, on its pidfd (readable once it exited).
+static void AwaitExit(int pidfd) {
+  pollfd p = {pidfd, POLLIN, 0};
+  while (pidfd >= 0 && poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+}
+
 Result<int> OwnedChild::Reap(struct rusage* usage) {
+  if (adopted_) {
+    AwaitExit(pidfd_.Get());
+    if (usage) *usage = {};
+    pid_ = -1;
+    pidfd_.Reset();
+    return SIGKILL;  // a wait status: killed by SIGKILL
+  }
   int status = 0;
   pid_t got;
   do {
@@ -144,7 +159,11 @@ Result<int> OwnedChild::Reap(struct rusage* usage) {
 void OwnedChild::KillAndReap() {
   if (pid_ <= 0) return;
   Signal(SIGKILL);
-  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  if (adopted_) {
+    AwaitExit(pidfd_.Get());
+  } else {
+    while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
   }
   pid_ = -1;
   pidfd_.Reset();

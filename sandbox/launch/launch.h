@@ -18,23 +18,31 @@ namespace gaol {
 class OwnedChild {
  public:
   OwnedChild() = default;
-  OwnedChild(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  // `adopted`: another process's child (a sandbox handed over, WarmHandover): waited for on its
+  // pidfd, its status and rusage unknown (its parent reaps it).
+  OwnedChild(pid_t pid, UniqueFd pidfd, bool adopted = false)
+      : pid_(pid), pidfd_(std::move(pidfd)), adopted_(adopted) {}
   OwnedChild(OwnedChild&& other) noexcept
-      : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)) {}
+      : pid_(std::exchange(other.pid_, -1)),
+        pidfd_(std::move(other.pidfd_)),
+        adopted_(other.adopted_) {}
   OwnedChild& operator=(OwnedChild&& other) noexcept {
     if (this != &other) {
       KillAndReap();
       pid_ = std::exchange(other.pid_, -1);
       pidfd_ = std::move(other.pidfd_);
+      adopted_ = other.adopted_;
     }
     return *this;
   }
   ~OwnedChild() { KillAndReap(); }
 
   pid_t Pid() const { return pid_; }
+  bool Adopted() const { return adopted_; }
   int PidFd() const { return pidfd_.Get(); }
   int Signal(int sig) const;
-  // wait4 on the exited child; the child is no longer owned afterwards.
+  // wait4 on the exited child; the child is no longer owned afterwards. An adopted one: its end,
+  // as killed (SIGKILL), with no rusage.
   Result<int> Reap(struct rusage* usage);
   // Neither killed nor reaped: a PID 1 that reported the job's end and is on its way out, left to
   // whoever reaps this process's children once it exits.
@@ -47,6 +55,7 @@ class OwnedChild {
   void KillAndReap();
   pid_t pid_ = -1;
   UniqueFd pidfd_;
+  bool adopted_ = false;
 };
 
 // Descriptors the job's stdio is made of, in the parent's numbering; the write ends of the pipes

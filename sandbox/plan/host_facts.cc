@@ -99,7 +99,7 @@ bool LooksForCgroup(const JobSpec& spec) {
          l.cpu_weight || l.cpuset_cpus || l.time_limit_seconds || !l.devices.empty();
 }
 
-Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
+Result<HostFacts> GatherHostFacts(const JobSpec& spec, bool may_ask_systemd) {
   if (auto s = CheckSpecPaths(spec); !s) return tl::unexpected(s.error());
   HostFacts facts;
   facts.uid = getuid();
@@ -112,7 +112,7 @@ Result<HostFacts> GatherHostFacts(const JobSpec& spec) {
   // mountinfo, which costs start latency on every run.
   const LimitsSpec& l = spec.limits;
   if (LooksForCgroup(spec)) {
-    auto found = cgroup::FindParent(spec.cgroup_parent);
+    auto found = cgroup::FindParent(spec.cgroup_parent, may_ask_systemd);
     if (!found) return tl::unexpected(found.error());
     facts.cgroup = std::move(found->parent);
     facts.cgroup_note = std::move(found->note);

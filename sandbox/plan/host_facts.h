@@ -7,7 +7,9 @@
 
 namespace gaol {
 
-Result<HostFacts> GatherHostFacts(const JobSpec& spec);
+// `may_ask_systemd` false: never asks systemd for a scope (which moves the calling process into
+// it), as a process that only plans sandboxes others built must not (gaol serve's server).
+Result<HostFacts> GatherHostFacts(const JobSpec& spec, bool may_ask_systemd = true);
 // Whether GatherHostFacts looks for a cgroup for `spec` (it asks for what needs one).
 bool LooksForCgroup(const JobSpec& spec);
 

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -65,7 +67,14 @@ int main(int argc, char** argv) {
   for (int fd = 0; fd < 3; ++fd) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
-  if (argc == 5 && std::string(argv[1]) == "--fork-server-fd" && std::string(argv[3]) == "--pool") {
+  if (argc == 7 && std::string(argv[1]) == "--fork-server-fd" && std::string(argv[3]) == "--pool" &&
+      std::string(argv[5]) == "--nofile") {
+    // The open-file limit gaol-serve was started with (the server raised its own, which jobs
+    // run here must not inherit).
+    rlimit nofile = {};
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = std::min<rlim_t>(std::strtoull(argv[6], nullptr, 10), nofile.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &nofile);
     auto pool = static_cast<unsigned>(std::atoi(argv[4]));
     std::string shape;
     if (pool > 0) {
@@ -229,10 +238,20 @@ int main(int argc, char** argv) {
       shape = gaol::serve::RequestToJson(*request).dump();
     }
   }
+  options.pool_shape = shape;
   // The fork server first: before any thread exists.
   gaol::serve::ForkServer fork_server(options.exe, pool_size, shape);
   if (auto s = fork_server.Start(); !s) {
     return Usage(s.error().Message());
+  }
+  // A job on a pre-built sandbox holds a score of descriptors in this process while it runs (its
+  // sandbox's channels, its pipes and memfds, its supervisor's ring): the soft open-file limit
+  // goes up to the hard one here; the fork server and what it starts keep the one gaol-serve was
+  // started with (--nofile).
+  if (rlimit nofile = {};
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
   }
   PrometheusObserver observer;
   int status = 0;

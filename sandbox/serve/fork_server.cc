@@ -6,27 +6,40 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "sandbox/common/fd_passing.h"
 #include "sandbox/common/pidfd.h"
 #include "sandbox/launch/child_report.h"
+#include "sandbox/run.h"
 #include "sandbox/serve/runner.h"
 
 extern char** environ;
 
 namespace gaol::serve {
 namespace {
+
+// What the server asks: a runner for a job (kLaunch, with its three descriptors), or one of the
+// pool's sandboxes (kTake).
+enum AskKind : std::uint32_t { kLaunch = 0, kTake = 1 };
+struct Ask {
+  std::uint64_t seq = 0;
+  std::uint32_t kind = kLaunch;
+  std::uint32_t pad = 0;
+};
 
 struct Reply {
   pid_t pid;
@@ -35,16 +48,31 @@ struct Reply {
   unsigned depth;
 };
 
-// A pool runner: its end of their socket, where its job's three descriptors arrive (and, the
-// other way, word of its build).
+// kTake's answer: a sandbox (pid > 0: its builder's, with the handover's descriptors), or none
+// and why (`reason`: empty, failed, off).
+struct TakeReply {
+  Reply head;
+  char reason[16];
+  WarmHandover handover;
+};
+
+// A pool runner: its end of their socket, where word of its build comes (with the sandbox's
+// handover), and where 't' goes when the server takes the sandbox.
 struct PoolRunner {
   pid_t pid = -1;
   UniqueFd pidfd, sock;
+  bool ready = false;  // handed over: `handover` and `fds` hold its sandbox
+  WarmHandover handover;
+  std::vector<UniqueFd> fds;
 };
 
 // Failed builds in a row after which the pool is turned off: a shape that cannot be pre-built
 // here (a cgroup leaf per job, say) costs three lines on stderr, not one per job.
 constexpr int kPoolFailures = 3;
+
+// How long a job waits for a sandbox still being built before it starts cold (a build takes a
+// few ms; the fork server serves no one else meanwhile).
+constexpr std::uint64_t kBuildWaitMs = 250;
 
 // The runner's side of the fork: what a forked runner is before it runs anything of a job.
 void BecomeRunner() {
@@ -102,13 +130,38 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
     }
   };
   int failures = 0;
-  // A waiting runner's word of its build: a failure drops it (closing its socket ends it).
+  auto count_failure = [&] {
+    if (++failures == kPoolFailures) {
+      std::fprintf(stderr,
+                   "gaol serve: %d pre-built sandboxes in a row failed or died before a job: no "
+                   "more, every job starts cold\n",
+                   kPoolFailures);
+      pool = 0;
+    }
+  };
+  // A waiting runner's word of its build (read when its socket is readable, or waited for): a
+  // failure drops it (closing its socket ends it).
   auto heard = [&](std::size_t k) {
-    char said[4096];
-    ssize_t got = recv(waiting[k].sock.Get(), said, sizeof said, MSG_DONTWAIT);
-    if (got < 0 && errno == EAGAIN) return false;
-    if (got > 0 && said[0] == 'k') {
+    PoolRunner& runner = waiting[k];
+    if (runner.ready) {
+      // Nothing more is said by a runner that handed its sandbox over: this is its end (its PID 1
+      // died before a job came), a failure like a failed build.
+      waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
+      count_failure();
+      return true;
+    }
+    char said[1 + sizeof(WarmHandover)];
+    int fds[kHandoverFds] = {-1, -1, -1, -1, -1};
+    std::size_t nfds = 0;
+    ssize_t got;
+    got = ReceiveWithFds(runner.sock.Get(), said, sizeof said, fds, kHandoverFds, &nfds);
+    std::vector<UniqueFd> owned;
+    for (std::size_t i = 0; i < nfds; ++i) owned.emplace_back(fds[i]);
+    if (got == static_cast<ssize_t>(sizeof said) && said[0] == 'k' && nfds >= kHandoverFds - 1) {
       failures = 0;
+      std::memcpy(&runner.handover, said + 1, sizeof runner.handover);
+      runner.fds = std::move(owned);
+      runner.ready = true;
       return false;
     }
     // A failed build; or no word at all (EOF): the runner died before it had a job (killed,
@@ -118,13 +171,7 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
       std::fprintf(stderr, "gaol serve: the pool's sandbox was not built: %.*s\n",
                    static_cast<int>(got - 1), said + 1);
     }
-    if (++failures == kPoolFailures) {
-      std::fprintf(stderr,
-                   "gaol serve: %d pre-built sandboxes in a row failed or died before a job: no "
-                   "more, every job starts cold\n",
-                   kPoolFailures);
-      pool = 0;
-    }
+    count_failure();
     waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
     return true;
   };
@@ -148,10 +195,10 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
     }
     if (ended) refill();
     if (polled[0].revents == 0) continue;
-    std::uint64_t seq = 0;
+    Ask ask;
     std::array<int, 3> fds{};
     std::size_t nfds = 0;
-    ssize_t n = ReceiveWithFds(sock, &seq, sizeof seq, fds.data(), fds.size(), &nfds);
+    ssize_t n = ReceiveWithFds(sock, &ask, sizeof ask, fds.data(), fds.size(), &nfds);
     if (n <= 0) {
       // The server closed its end: the waiting runners are told (their sockets hang up) and,
       // like the running ones, waited for (bounded), so that the server ends after its sandboxes.
@@ -166,27 +213,62 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
       }
       return 0;
     }
+    if (n == static_cast<ssize_t>(sizeof ask) && ask.kind == kTake) {
+      for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+      // The oldest live pool runner's sandbox (one still building is waited for: sooner than a
+      // cold start). A runner that died, or whose build failed, is dropped, and the next tried.
+      TakeReply reply = {};
+      reply.head = {-1, 0, 0, 0};
+      const char* reason = pool > 0 ? "empty" : "off";
+      std::optional<PoolRunner> taken;
+      // The oldest sandbox ready (a runner whose PID 1 died meanwhile is dropped, a failure);
+      // else the oldest still building, waited for within kBuildWaitMs in all: every job and
+      // every cold start waits behind this one.
+      auto deadline = MonotonicNs() + kBuildWaitMs * 1'000'000ULL;
+      while (!waiting.empty() && !taken) {
+        auto ready = std::find_if(waiting.begin(), waiting.end(),
+                                  [](const PoolRunner& r) { return r.ready; });
+        if (ready != waiting.end()) {
+          PoolRunner runner = std::move(*ready);
+          waiting.erase(ready);
+          if (ProcessExited(runner.pidfd.Get()) || ProcessExited(runner.fds[0].Get())) {
+            count_failure();
+            reason = pool > 0 ? "failed" : "off";
+            continue;
+          }
+          taken = std::move(runner);
+          break;
+        }
+        auto now = MonotonicNs();
+        pollfd p = {waiting.front().sock.Get(), POLLIN, 0};
+        if (now >= deadline ||
+            poll(&p, 1, static_cast<int>((deadline - now + 999'999) / 1'000'000)) <= 0)
+          break;
+        if (heard(0)) reason = pool > 0 ? "failed" : "off";
+      }
+      std::vector<int> out;
+      if (taken) {
+        reply.head = {taken->pid, 0, 1, 0};
+        reply.handover = taken->handover;
+        for (const UniqueFd& fd : taken->fds) out.push_back(fd.Get());
+      }
+      std::snprintf(reply.reason, sizeof reply.reason, "%s", taken ? "" : reason);
+      reply.head.depth = static_cast<unsigned>(waiting.size());
+      if (taken) {
+        // Told before the server has it: once the server has it, the job may run and PID 1 end
+        // before this process runs again, and a runner that saw its PID 1 end with no word
+        // would take the sandbox for unused and remove its leaf under the server.
+        (void)!send(taken->sock.Get(), "t", 1, MSG_NOSIGNAL);
+        running.push_back(std::move(taken->pidfd));
+      }
+      bool replied = SendWithFds(sock, &reply, sizeof reply, out.data(), out.size());
+      if (!replied) return 0;
+      continue;
+    }
     Reply reply = {-1, 0, 0, 0};
     UniqueFd pidfd;
-    if (nfds != 3) {
-      reply.err = EBADMSG;
-    }
-    // The oldest live pool runner takes the job (one still building finishes first, which is
-    // sooner than a cold start). The server hears of it first: handing the job over wakes the
-    // runner, which would otherwise run before the reply on this CPU (measured: the reply 1.4 ms
-    // late). A runner dying between the two is the server's runner crash, reported as one.
-    std::optional<PoolRunner> taken;
-    while (nfds == 3 && !waiting.empty() && !taken) {
-      PoolRunner runner = std::move(waiting.front());
-      waiting.pop_front();
-      if (!ProcessExited(runner.pidfd.Get())) taken = std::move(runner);
-    }
-    if (taken) {
-      reply = {taken->pid, 0, 1, 0};
-      pidfd.Reset(fcntl(taken->pidfd.Get(), F_DUPFD_CLOEXEC, 0));
-      running.push_back(std::move(taken->pidfd));
-    }
-    if (nfds == 3 && reply.pid < 0) {
+    if (nfds != 3 || n != static_cast<ssize_t>(sizeof ask)) reply.err = EBADMSG;
+    if (reply.err == 0) {
       pid_t pid = fork();
       if (pid == 0) {
         close(sock);
@@ -204,18 +286,16 @@ int ForkServerMain(int sock, unsigned pool, std::string shape) {
     reply.depth = static_cast<unsigned>(waiting.size());
     int out = pidfd.Get();
     bool replied = SendWithFds(sock, &reply, sizeof reply, &out, pidfd ? 1 : 0);
-    // Its word of its build, if still unread, is read first (a failed build serves this job
-    // cold): closing a socket with unread data resets the runner's end (PoolRunnerMain).
-    if (taken) {
-      char word[4096];
-      while (recv(taken->sock.Get(), word, sizeof word, MSG_DONTWAIT) > 0) {
-      }
-      SendWithFds(taken->sock.Get(), &seq, sizeof seq, fds.data(), 3);
-    }
-    taken.reset();
     for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
     if (!replied) return 0;
   }
+}
+
+ForkServer::ForkServer(std::string exe, unsigned pool, std::string shape)
+    : exe_(std::move(exe)), pool_(pool), shape_(std::move(shape)) {
+  rlimit nofile = {};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  nofile_ = nofile.rlim_cur;
 }
 
 Status ForkServer::Start() {
@@ -253,10 +333,11 @@ Status ForkServer::StartLocked() {
   } else {
     posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   }
-  std::string fd_arg = "3", pool_arg = std::to_string(pool_);
-  char* argv[] = {exe_.data(),     const_cast<char*>("--fork-server-fd"),
-                  fd_arg.data(),   const_cast<char*>("--pool"),
-                  pool_arg.data(), nullptr};
+  std::string fd_arg = "3", pool_arg = std::to_string(pool_), nofile_arg = std::to_string(nofile_);
+  char* argv[] = {exe_.data(),       const_cast<char*>("--fork-server-fd"),
+                  fd_arg.data(),     const_cast<char*>("--pool"),
+                  pool_arg.data(),   const_cast<char*>("--nofile"),
+                  nofile_arg.data(), nullptr};
   pid_t pid = -1;
   int rc = posix_spawn(&pid, exe_.c_str(), &actions, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -271,14 +352,14 @@ Status ForkServer::StartLocked() {
 
 Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   std::lock_guard lock(mu_);
-  static std::uint64_t seq = 0;
-  ++seq;
+  Ask ask;
+  ask.seq = ++seq_;
   int fds[3] = {request_fd, result_w, cancel_r};
-  bool sent = sock_ && SendWithFds(sock_.Get(), &seq, sizeof seq, fds, 3);
+  bool sent = sock_ && SendWithFds(sock_.Get(), &ask, sizeof ask, fds, 3);
   if (!sent && !AliveLocked()) {
     // It died before this job reached it: the job is not its, so it goes to a new one.
     if (auto s = RestartLocked(); !s) return tl::unexpected(s.error());
-    sent = SendWithFds(sock_.Get(), &seq, sizeof seq, fds, 3);
+    sent = SendWithFds(sock_.Get(), &ask, sizeof ask, fds, 3);
   }
   if (!sent) return Fail(Step::kClone, "send a job to the fork server", "", errno ? errno : EPIPE);
   Reply reply = {};
@@ -298,6 +379,45 @@ Result<Runner> ForkServer::Launch(int request_fd, int result_w, int cancel_r) {
   if (nfds > 0) runner.pidfd.Reset(got[0]);
   for (std::size_t i = 1; i < nfds; ++i) close(got[i]);
   return runner;
+}
+
+Result<PoolSandbox> ForkServer::Take() {
+  std::lock_guard lock(mu_);
+  PoolSandbox out;
+  if (pool_ == 0) {
+    out.reason = "off";
+    return out;
+  }
+  Ask ask;
+  ask.seq = ++seq_;
+  ask.kind = kTake;
+  bool sent = sock_ && SendWithFds(sock_.Get(), &ask, sizeof ask, nullptr, 0);
+  if (!sent && !AliveLocked()) {
+    if (auto s = RestartLocked(); !s) return tl::unexpected(s.error());
+    sent = SendWithFds(sock_.Get(), &ask, sizeof ask, nullptr, 0);
+  }
+  if (!sent)
+    return Fail(Step::kClone, "ask the fork server for a sandbox", "", errno ? errno : EPIPE);
+  auto reply = std::make_unique<TakeReply>();
+  std::array<int, kHandoverFds> got{};
+  std::size_t nfds = 0;
+  ssize_t n =
+      ReceiveWithFds(sock_.Get(), reply.get(), sizeof *reply, got.data(), got.size(), &nfds);
+  std::vector<UniqueFd> fds;
+  for (std::size_t i = 0; i < nfds; ++i) fds.emplace_back(got[i]);
+  if (n != static_cast<ssize_t>(sizeof *reply))
+    return Fail(Step::kClone, "the fork server ended while handing over a sandbox", "",
+                n < 0 ? errno : EPIPE);
+  out.depth = reply->head.depth;
+  if (reply->head.pid <= 0) {
+    reply->reason[sizeof reply->reason - 1] = 0;
+    out.reason = reply->reason;
+    return out;
+  }
+  out.builder = reply->head.pid;
+  out.handover = reply->handover;
+  out.fds = std::move(fds);
+  return out;
 }
 
 bool ForkServer::AliveLocked() const { return !ProcessExited(pidfd_.Get()); }

@@ -10,9 +10,11 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "sandbox/common/error.h"
 #include "sandbox/common/unique_fd.h"
+#include "sandbox/run.h"
 
 namespace gaol::serve {
 
@@ -28,18 +30,33 @@ struct Runner {
   unsigned depth = 0;  // the pool's runners left waiting, once this one was taken
 };
 
-// The server's side. Launch may be called from any thread; one launch at a time.
+// One of the pool's sandboxes, handed over to the server (builder > 0), or why there was none
+// (`reason`: empty, failed, off).
+struct PoolSandbox {
+  pid_t builder = -1;
+  WarmHandover handover;
+  std::vector<UniqueFd> fds;  // in kHandoverFds order
+  std::string reason;
+  unsigned depth = 0;  // the pool's sandboxes left waiting
+};
+
+// The server's side. Launch and Take may be called from any thread; one at a time.
 class ForkServer {
  public:
   // `exe` is run as `exe --fork-server-fd 3` (spawned, so it can be restarted from a threaded
   // process).
   // `pool`, `shape`: as ForkServerMain's (the shape passes in a memfd at its start).
-  explicit ForkServer(std::string exe, unsigned pool = 0, std::string shape = {})
-      : exe_(std::move(exe)), pool_(pool), shape_(std::move(shape)) {}
+  // The soft open-file limit at construction is the one every fork server starts with (the
+  // server may raise its own afterwards).
+  explicit ForkServer(std::string exe, unsigned pool = 0, std::string shape = {});
   ~ForkServer() { Stop(); }
 
   Status Start();
   Result<Runner> Launch(int request_fd, int result_w, int cancel_r);
+  // The oldest of the pool's sandboxes (the server runs its job itself, AdoptWarmSandbox), or
+  // none and why.
+  Result<PoolSandbox> Take();
+  unsigned Pool() const { return pool_; }
   // After the fork server died: a new one, unless the current one is alive (a Launch that found
   // it dead restarted it already). Runners it forked keep running.
   Status RestartIfDead();
@@ -58,7 +75,9 @@ class ForkServer {
   std::string exe_;
   unsigned pool_ = 0;
   std::string shape_;
+  std::uint64_t nofile_ = 0;
   mutable std::mutex mu_;
+  std::uint64_t seq_ = 0;
   UniqueFd sock_, pidfd_;
   // Read by /healthz without the lock: the pid is set before the restart count moves.
   std::atomic<pid_t> pid_{-1};

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -125,67 +126,71 @@ void ShapeSpec(RunRequest& request) {
     spec.mounts.push_back({MountType::kTmpfs, "", spec.workdir, false, spec.limits.memory_bytes});
 }
 
-json RunRequested(RunRequest& request, int cancel_fd, WarmSandboxPtr warm, const char* no_warm) {
+// What a request's job reads and writes, around its run: the output memfds, the workdir's seed
+// and root, stdin's memfd, the bind sources.
+struct RequestIo {
+  std::vector<UniqueFd> sources;
+  UniqueFd out, err, seed, workdir, stdin_fd;
+  CallerStdio stdio;
+};
+
+Result<std::unique_ptr<RequestIo>> OpenRequestIo(RunRequest& request, int cancel_fd) {
   JobSpec& spec = request.spec;
+  auto io = std::make_unique<RequestIo>();
   auto sources = OpenBindSources(request);
-  if (!sources) return SetupError(sources.error());
+  if (!sources) return tl::unexpected(sources.error());
+  io->sources = std::move(*sources);
   // The job's output, as the supervisor passes it on (within the output limit), lands in memfds of
-  // this runner's own: no file on a host tree, nothing to remove afterwards.
-  UniqueFd out_fd(static_cast<int>(syscall(SYS_memfd_create, "gaol-stdout", MFD_CLOEXEC)));
-  UniqueFd err_fd(static_cast<int>(syscall(SYS_memfd_create, "gaol-stderr", MFD_CLOEXEC)));
-  if (!out_fd || !err_fd) return SetupError(Fail(Step::kOpenIo, "memfd_create", "output").value());
-  CallerStdio stdio{0, out_fd.Get(), err_fd.Get(), cancel_fd};
+  // this process's own: no file on a host tree, nothing to remove afterwards.
+  io->out.Reset(static_cast<int>(syscall(SYS_memfd_create, "gaol-stdout", MFD_CLOEXEC)));
+  io->err.Reset(static_cast<int>(syscall(SYS_memfd_create, "gaol-stderr", MFD_CLOEXEC)));
+  if (!io->out || !io->err) return Fail(Step::kOpenIo, "memfd_create", "output");
+  CallerStdio& stdio = io->stdio;
+  stdio = CallerStdio{0, io->out.Get(), io->err.Get(), cancel_fd};
   // The answer goes out once PID 1 reported the end; its exit, in which the kernel tears the
   // namespaces down, is waited for after (RunnerMain), off the answer's path.
   stdio.wait_for_teardown = false;
   std::size_t k = 0;
   for (const MountSpec& m : spec.mounts) {
-    if (m.type == MountType::kBind) stdio.bind_fds.emplace_back(m.target, (*sources)[k++].Get());
+    if (m.type == MountType::kBind) stdio.bind_fds.emplace_back(m.target, io->sources[k++].Get());
   }
   // The workdir is a tmpfs of the job's own mount namespace, filled from a seed by PID 1: nothing
   // the request sends or the job writes lies on a tree of the host, so even a descriptor of it
   // leads nowhere but that tmpfs (`..` of a mount's root stays in the job's namespace). Its pages
   // count against the job's memory, and it holds at most the memory limit.
   bool inline_io = !request.files.empty() || !request.collect.empty();
-  UniqueFd seed, workdir;
   ShapeSpec(request);
   if (inline_io) {
     std::vector<io::SeedFile> files;
     for (const auto& f : request.files) files.push_back({f.path, f.mode, f.content});
     auto written = io::WriteSeed(files);
-    if (!written) return SetupError(written.error());
-    seed = std::move(*written);
-    stdio.seed = CallerStdio::Seed{spec.workdir, seed.Get(), &workdir};
+    if (!written) return tl::unexpected(written.error());
+    io->seed = std::move(*written);
+    stdio.seed = CallerStdio::Seed{spec.workdir, io->seed.Get(), &io->workdir};
   }
   // stdin names one of the request's files: its content as a sealed, read-only memfd (a regular
   // file, never a path opened again).
-  UniqueFd stdin_fd;
   if (spec.stdin_path) {
     auto f = std::find_if(request.files.begin(), request.files.end(),
                           [&](const InlineFile& file) { return file.path == *spec.stdin_path; });
     if (f == request.files.end())
-      return SetupError(
-          Invalid("spec field `stdin`", "the path of one of the request's `files`").value());
+      return Invalid("spec field `stdin`", "the path of one of the request's `files`");
     auto in = io::SealedMemfd("gaol-stdin", f->content);
-    if (!in) return SetupError(in.error());
-    stdin_fd = std::move(*in);
+    if (!in) return tl::unexpected(in.error());
+    io->stdin_fd = std::move(*in);
     spec.stdin_path = std::string(1, '-');  // as a literal, g++ 12 warns -Wrestrict (bug 105329)
   }
   spec.stdout_path.reset();
   spec.stderr_path.reset();
-  if (stdin_fd) stdio.in = stdin_fd.Get();
-  std::optional<RunResult> ran;
-  if (warm) ran = RunWarm(*warm, spec, stdio);
-  if (!ran) {
-    if (warm) no_warm = "shape";
-    warm.reset();  // its namespaces and PID 1 gone before the cold build
-    ran = RunJob(spec, stdio);
-  }
-  json out = ResultToJson(*ran);
-  out["pool"] =
-      ran->prebuilt_build_seconds ? json{{"hit", true}} : json{{"hit", false}, {"reason", no_warm}};
-  out["stdout"] = Captured(out_fd.Get(), request.collect_limit_bytes);
-  out["stderr"] = Captured(err_fd.Get(), request.collect_limit_bytes);
+  if (io->stdin_fd) stdio.in = io->stdin_fd.Get();
+  return io;
+}
+
+// The answer: the result, the job's output and the files it was asked to leave.
+json Answer(const RunRequest& request, RequestIo& io, const RunResult& ran) {
+  json out = ResultToJson(ran);
+  out["stdout"] = Captured(io.out.Get(), request.collect_limit_bytes);
+  out["stderr"] = Captured(io.err.Get(), request.collect_limit_bytes);
   if (!request.collect.empty()) {
     json files = json::object();
     // One job's collected files together stay within kCollectTotalFactor files' worth: twenty
@@ -193,11 +198,28 @@ json RunRequested(RunRequest& request, int cancel_fd, WarmSandboxPtr warm, const
     // times its size.
     std::uint64_t budget = request.collect_limit_bytes * kCollectTotalFactor;
     for (const auto& path : request.collect) {
-      files[path] = workdir ? Collect(workdir.Get(), path, request.collect_limit_bytes, &budget)
-                            : json{{"error", "the sandbox never made its workdir"}};
+      files[path] = io.workdir
+                        ? Collect(io.workdir.Get(), path, request.collect_limit_bytes, &budget)
+                        : json{{"error", "the sandbox never made its workdir"}};
     }
     out["files"] = std::move(files);
   }
+  return out;
+}
+
+json RunRequested(RunRequest& request, int cancel_fd, WarmSandboxPtr warm, const char* no_warm) {
+  auto io = OpenRequestIo(request, cancel_fd);
+  if (!io) return SetupError(io.error());
+  std::optional<RunResult> ran;
+  if (warm) ran = RunWarm(*warm, request.spec, (*io)->stdio);
+  if (!ran) {
+    if (warm) no_warm = "shape";
+    warm.reset();  // its namespaces and PID 1 gone before the cold build
+    ran = RunJob(request.spec, (*io)->stdio);
+  }
+  json out = Answer(request, **io, *ran);
+  out["pool"] =
+      ran->prebuilt_build_seconds ? json{{"hit", true}} : json{{"hit", false}, {"reason", no_warm}};
   return out;
 }
 
@@ -232,13 +254,41 @@ int RunnerMain(int request_fd, int result_fd, int cancel_fd, WarmSandboxPtr warm
   return ok ? 0 : 1;
 }
 
+std::optional<json> RunOnWarm(RunRequest& request, WarmSandbox& sandbox, int cancel_fd) {
+  JobSpec as_sent = request.spec;
+  auto io = OpenRequestIo(request, cancel_fd);
+  if (!io) return SetupError(io.error());
+  (*io)->stdio.forward_signals = false;  // the server's own: it drains on them
+  std::optional<RunResult> ran;
+  try {
+    ran = RunWarm(sandbox, request.spec, (*io)->stdio);
+  } catch (const std::exception& e) {
+    return SetupError(
+        Error{Step::kSupervise, 0, std::string("the server failed: ") + e.what(), {}, {}});
+  }
+  if (!ran) {
+    request.spec = std::move(as_sent);  // as the request came, for its cold start
+    return std::nullopt;
+  }
+  json out = Answer(request, **io, *ran);
+  out["pool"] = json{{"hit", true}};
+  return out;
+}
+
+JobSpec PoolShape(const RunRequest& shape) {
+  RunRequest request = shape;
+  ShapeSpec(request);
+  return request.spec;
+}
+
 int PoolRunnerMain(int sock, const std::string& shape) {
   WarmSandboxPtr warm;
   json value = json::parse(shape, nullptr, false);
   auto request =
       value.is_discarded() ? Invalid("the pool's shape", "JSON") : RequestFromJson(value);
-  // The fork server hears how the build went: 'k', or 'f' and the error, which it prints (for
-  // the first few failures only) and after which it drops this runner unless it gave it a job.
+  // The fork server hears how the build went: 'k' and the sandbox's handover (WarmHandover,
+  // with its descriptors), or 'f' and the error, which it prints (for the first few failures
+  // only) and after which it drops this runner.
   std::string said = "k";
   if (request) {
     ShapeSpec(*request);
@@ -255,24 +305,45 @@ int PoolRunnerMain(int sock, const std::string& shape) {
   } else {
     said = "f" + request.error().Message();
   }
-  (void)!send(sock, said.data(), std::min<std::size_t>(said.size(), 4096), MSG_NOSIGNAL);
-  std::uint64_t seq = 0;
-  int fds[3] = {-1, -1, -1};
-  std::size_t nfds = 0;
-  // The fork server closes its end once it sent the job. Closed before it read our word, the
-  // socket reports ECONNRESET first (measured: 3 jobs in 2,000 lost so); the job is still queued
-  // behind the error, which the first recvmsg consumes.
-  ssize_t n;
-  int resets = 0;
-  do {
-    n = ReceiveWithFds(sock, &seq, sizeof seq, fds, 3, &nfds);
-  } while (n < 0 && errno == ECONNRESET && ++resets < 2);
-  close(sock);
-  if (n <= 0 || nfds != 3) {
-    for (std::size_t i = 0; i < nfds; ++i) close(fds[i]);
+  if (!warm) {
+    (void)!send(sock, said.data(), std::min<std::size_t>(said.size(), 4096), MSG_NOSIGNAL);
     return 0;
   }
-  return RunnerMain(fds[0], fds[1], fds[2], std::move(warm), "failed");
+  std::vector<int> fds;
+  auto handover = DescribeForHandover(*warm, &fds);
+  if (!handover) {
+    said = "f" + handover.error().Message();
+    (void)!send(sock, said.data(), std::min<std::size_t>(said.size(), 4096), MSG_NOSIGNAL);
+    return 0;
+  }
+  std::string message(1, 'k');
+  message.append(reinterpret_cast<const char*>(&*handover), sizeof *handover);
+  if (!SendWithFds(sock, message.data(), message.size(), fds.data(), fds.size())) return 0;
+  // The server holds the only ends of PID 1's channels now (EOF on the sync channel: it
+  // discarded the sandbox, and PID 1 ends).
+  ForgetHandedOver(*warm);
+  // 't': the server took it. EOF: the fork server dropped this runner (the server is ending, or
+  // the pool shrank); the sandbox goes unused. A PID 1 that dies meanwhile (its prepared job
+  // process killed, say) ends this runner too, so that the pool loses the sandbox at once
+  // rather than at the job that takes it.
+  char word = 0;
+  ssize_t n = -1;
+  pollfd polled[2] = {{sock, POLLIN, 0}, {WarmSandboxPidFd(*warm), POLLIN, 0}};
+  while (poll(polled, 2, -1) >= 0 || errno == EINTR) {
+    if (polled[1].revents != 0 && polled[0].revents == 0) break;
+    if (polled[0].revents == 0) continue;
+    do {
+      n = recv(sock, &word, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    break;
+  }
+  close(sock);
+  if (n != 1 || word != 't') return 0;
+  // This process stays PID 1's parent (its parent-death signal) until the server is done with
+  // the sandbox (its lease hangs up: the job's figures read, the leaf removed) or dies, which
+  // leaves nothing to enforce the job's limits: PID 1 is killed then, and the leaf removed here.
+  AwaitHandedOver(*warm);
+  return 0;
 }
 
 }  // namespace gaol::serve

@@ -4,9 +4,12 @@
 // and writes the result JSON to its result pipe. A closed pipe without a result is a runner crash.
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "sandbox/run.h"
+#include "sandbox/serve/request.h"
 
 namespace gaol::serve {
 
@@ -17,9 +20,18 @@ namespace gaol::serve {
 int RunnerMain(int request_fd, int result_fd, int cancel_fd, WarmSandboxPtr warm,
                const char* no_warm);
 
-// A pool runner: builds a sandbox for `shape` (a runner request), waits on `sock` for its job's
-// three descriptors (as the fork server gets them), then runs it as RunnerMain. EOF: exits, the
-// sandbox unused.
+// A pool runner: builds a sandbox for `shape` (a runner request) and hands it over on `sock`
+// ('k' and a WarmHandover with its descriptors) to the fork server, which keeps it for the
+// server. Then 't' (the server took it): it stays PID 1's parent until the server is done with
+// the sandbox or dies (AwaitHandedOver); EOF instead: exits, the sandbox unused.
 int PoolRunnerMain(int sock, const std::string& shape);
+
+// The server's side of the pool: `request`'s job on a sandbox it adopted, answered as a runner
+// answers (hit), or nullopt when the job's shape is not the sandbox's (or its PID 1 is gone):
+// `request` is then as it came, for a cold start, and the sandbox is of no further use.
+std::optional<nlohmann::json> RunOnWarm(RunRequest& request, WarmSandbox& sandbox, int cancel_fd);
+
+// The spec a pool's sandboxes are built for, from the pool's shape request.
+JobSpec PoolShape(const RunRequest& shape);
 
 }  // namespace gaol::serve

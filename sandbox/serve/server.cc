@@ -19,8 +19,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <system_error>
 
+#include "sandbox/common/pidfd.h"
 #include "sandbox/io/remove_tree.h"
+#include "sandbox/serve/runner.h"
 
 extern char** environ;
 
@@ -36,6 +39,9 @@ struct Server::Job {
   bool cancel_requested = false;
   UniqueFd result_r, cancel_w, pidfd;
   pid_t runner = -1;
+  // Why the job starts cold when the server chose so (the pool's answer): what the result's
+  // `pool` says, whatever its runner thought.
+  std::string pool_reason;
   std::string received;
   std::unique_ptr<std::array<char, 65536>> chunk;
   json result;
@@ -46,6 +52,9 @@ namespace {
 
 constexpr std::uint64_t kWakeTag = 1, kForkServerTag = 2;
 constexpr std::size_t kKeepFinished = 1000;  // finished async jobs kept for GET
+// Pre-built sandboxes refused in a row (a plan the server does not make as the builders do)
+// after which the server takes no more.
+constexpr int kPoolRefusals = 3;
 
 std::string NewId() {
   std::array<unsigned char, 8> bytes{};
@@ -228,6 +237,15 @@ Server::Server(ServeOptions options, ServeObserver& observer)
     : options_(std::move(options)), observer_(observer), http_(std::make_unique<Http>()) {}
 
 Server::~Server() {
+  {
+    // The threads running jobs here end with their jobs (Drain waited for them, or cancelled
+    // them); one that does not within a minute holds `this`, which cannot go: gaol-serve ends.
+    std::unique_lock lock(mu_);
+    if (!threads_cv_.wait_for(lock, std::chrono::seconds(60), [&] { return threads_ == 0; })) {
+      std::fprintf(stderr, "gaol serve: %u jobs still running at exit; ending\n", threads_);
+      std::_Exit(70);
+    }
+  }
   stopping_ = true;
   Wake();
   if (supervisor_.joinable()) supervisor_.join();
@@ -254,6 +272,118 @@ Server::Submit Server::Enqueue(const std::shared_ptr<Job>& job) {
 
 void Server::Dispatch(const std::shared_ptr<Job>& job) {
   observer_.OnStarted();
+  // A pre-built sandbox when the pool has one and the job binds nothing (a bind source is opened
+  // by the cold runner, beneath its allowed directory); RunWarm checks the rest of its shape.
+  bool binds = std::any_of(job->request.spec.mounts.begin(), job->request.spec.mounts.end(),
+                           [](const MountSpec& m) { return m.type == MountType::kBind; });
+  if (!pool_shape_ || pool_off_) {
+    job->pool_reason = "off";
+  } else if (binds || !MayRunWarm(job->request.spec, *pool_shape_)) {
+    job->pool_reason = "shape";  // no sandbox is taken (and wasted) for it
+  } else {
+    auto taken = fork_server_->Take();
+    if (taken) observer_.SetPoolDepth(taken->depth);
+    if (taken && taken->builder > 0) {
+      RunHere(job, std::move(*taken));
+      return;
+    }
+    job->pool_reason = taken ? taken->reason : "other";
+  }
+  LaunchCold(job);
+}
+
+void Server::RunHere(const std::shared_ptr<Job>& job, PoolSandbox taken) {
+  int cancel_pipe[2] = {-1, -1};
+  if (pipe2(cancel_pipe, O_CLOEXEC) != 0) {
+    Complete(job, SetupError(Fail(Step::kOpenIo, "set up the job's cancel pipe", "").value()));
+    return;
+  }
+  auto cancel_r = std::make_shared<UniqueFd>(cancel_pipe[0]);
+  {
+    std::lock_guard lock(mu_);
+    job->cancel_w.Reset(cancel_pipe[1]);
+    // A DELETE that came while the sandbox was being taken.
+    if (job->cancel_requested) (void)!write(job->cancel_w.Get(), "x", 1);
+    ++threads_;
+  }
+  auto handed = std::make_shared<PoolSandbox>(std::move(taken));
+  // One thread per job run here: it supervises with RunWarm's own loop (the code `gaol run`
+  // judges with), so that a job's supervision blocks nothing else.
+  try {
+    std::thread([this, job, handed, cancel_r] {
+      RunAdopted(job, std::move(*handed), std::move(*cancel_r));
+      std::lock_guard lock(mu_);
+      --threads_;
+      threads_cv_.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    // No thread for it (EAGAIN): the sandbox goes unused, the job starts cold.
+    std::fprintf(stderr, "gaol serve: no thread for a job: %s\n", e.what());
+    handed.reset();
+    cancel_r.reset();
+    {
+      std::lock_guard lock(mu_);
+      --threads_;
+      job->cancel_w.Reset();
+    }
+    job->pool_reason = "other";
+    LaunchCold(job);
+  }
+}
+
+void Server::RunAdopted(const std::shared_ptr<Job>& job, PoolSandbox taken, UniqueFd cancel_r) {
+  WarmSandboxPtr sandbox;
+  {
+    std::lock_guard lock(shape_mu_);
+    auto adopted =
+        AdoptWarmSandbox(*pool_shape_, warm_shape_, taken.handover, std::move(taken.fds));
+    if (adopted) {
+      sandbox = std::move(*adopted);
+      refusals_ = 0;
+    } else if (++refusals_ <= kPoolRefusals) {
+      std::fprintf(stderr, "gaol serve: a pre-built sandbox was refused: %s\n",
+                   adopted.error().Message().c_str());
+      if (refusals_ == kPoolRefusals) {
+        std::fprintf(stderr,
+                     "gaol serve: %d pre-built sandboxes in a row refused: no more are taken, "
+                     "every job starts cold\n",
+                     kPoolRefusals);
+        pool_off_ = true;
+      }
+    }
+  }
+  job->pool_reason = "failed";
+  if (sandbox) {
+    std::optional<json> answer;
+    try {
+      answer = RunOnWarm(job->request, *sandbox, cancel_r.Get());
+    } catch (const std::exception& e) {
+      answer = SetupError(Error{Step::kSupervise, 0, e.what(), {}, {}});
+    }
+    if (answer) {
+      job->pool_reason.clear();
+      cancel_r.Reset();
+      job->request = {};  // its files, which a kept async result must not hold on to
+      // The sandbox's lease goes after the answer: its end lets its pool runner end, and that
+      // starts the next build, which is better not competing with the answer for the CPU.
+      Complete(job, std::move(*answer));
+      sandbox.reset();
+      return;
+    }
+    // Its PID 1 died while it waited (its shape was the job's), or the job's shape is another.
+    job->pool_reason = ProcessExited(WarmSandboxPidFd(*sandbox)) ? "failed" : "shape";
+  }
+  // Its sandbox is discarded first (PID 1 ends, its builder too): the cold start has the CPU.
+  sandbox.reset();
+  cancel_r.Reset();
+  {
+    std::lock_guard lock(mu_);
+    job->cancel_w.Reset();
+  }
+  LaunchCold(job);
+}
+
+void Server::LaunchCold(const std::shared_ptr<Job>& job) {
   job->request.work_root = options_.work_root;
   job->request.job_name = "job-" + job->id;
   std::string text = RequestToJson(job->request).dump();
@@ -265,8 +395,11 @@ void Server::Dispatch(const std::shared_ptr<Job>& job) {
   ok = ok && pipe2(result_pipe, O_CLOEXEC) == 0;
   ok = ok && pipe2(cancel_pipe, O_CLOEXEC) == 0;
   UniqueFd result_w(result_pipe[1]), cancel_r(cancel_pipe[0]);
-  job->result_r.Reset(result_pipe[0]);
-  job->cancel_w.Reset(cancel_pipe[1]);
+  {
+    std::lock_guard lock(mu_);  // Cancel reads them from the HTTP threads
+    job->result_r.Reset(result_pipe[0]);
+    job->cancel_w.Reset(cancel_pipe[1]);
+  }
   if (!ok) {
     Complete(job, SetupError(Fail(Step::kClone, "set up the job's pipes", "").value()));
     return;
@@ -277,11 +410,11 @@ void Server::Dispatch(const std::shared_ptr<Job>& job) {
     Complete(job, SetupError(runner.error()));
     return;
   }
-  job->runner = runner->pid;
-  job->pidfd = std::move(runner->pidfd);
   observer_.SetPoolDepth(runner->depth);
   {
     std::lock_guard lock(mu_);
+    job->runner = runner->pid;
+    job->pidfd = std::move(runner->pidfd);
     // A DELETE that came while the runner was being forked.
     if (job->cancel_requested) (void)!write(job->cancel_w.Get(), "x", 1);
     to_watch_.push_back(job);
@@ -290,6 +423,8 @@ void Server::Dispatch(const std::shared_ptr<Job>& job) {
 }
 
 void Server::Complete(const std::shared_ptr<Job>& job, json result) {
+  if (!job->pool_reason.empty() && result.contains("pool"))
+    result["pool"] = {{"hit", false}, {"reason", job->pool_reason}};
   RunResult figures = FiguresFromJson(result);
   observer_.OnFinished(figures);
   if (auto pool = result.find("pool"); pool != result.end() && pool->is_object()) {
@@ -678,6 +813,13 @@ Status Server::Bind() {
 
 Status Server::Start(ForkServer& fork_server) {
   fork_server_ = &fork_server;
+  if (fork_server.Pool() > 0 && !options_.pool_shape.empty()) {
+    json value = json::parse(options_.pool_shape, nullptr, false);
+    auto shape =
+        value.is_discarded() ? Invalid("the pool's shape", "JSON") : RequestFromJson(value);
+    if (!shape) return tl::unexpected(shape.error());
+    pool_shape_ = PoolShape(*shape);
+  }
   wake_fd_.Reset(eventfd(0, EFD_CLOEXEC));
   if (!wake_fd_) return Fail(Step::kValidate, "eventfd", "");
   auto& http = *http_;

@@ -50,6 +50,7 @@ struct ServeOptions {
   std::string exe;            // gaol-serve itself, for the fork server
   std::string gaol;           // the gaol binary, for GET /v1/check
   std::string cgroup_parent;  // every job's leaf goes here (--cgroup-parent); empty: gaol's search
+  std::string pool_shape;     // the pool's shape (a runner request, RequestToJson), with --pool
   double drain_seconds = 30;
   std::uint64_t kept_results_bytes = 256 << 20;  // finished async results kept for GET, in all
   ConnectionLimits connections;
@@ -80,6 +81,12 @@ class Server {
   enum class Submit { kAccepted, kQueueFull, kDraining };
   Submit Enqueue(const std::shared_ptr<Job>& job);
   void Dispatch(const std::shared_ptr<Job>& job);
+  // A job on one of the pool's sandboxes, run by a thread of this server's (RunAdopted); a job
+  // whose shape is not the sandbox's goes on to LaunchCold.
+  void RunHere(const std::shared_ptr<Job>& job, PoolSandbox taken);
+  void RunAdopted(const std::shared_ptr<Job>& job, PoolSandbox taken, UniqueFd cancel_r);
+  // A runner forked for the job, which builds its sandbox (gaol run's path).
+  void LaunchCold(const std::shared_ptr<Job>& job);
   void Complete(const std::shared_ptr<Job>& job, nlohmann::json result);
   void SupervisorLoop(io_uring& ring);  // owns and frees the ring
   void Wake();
@@ -121,6 +128,13 @@ class Server {
   UniqueFd wake_fd_;                            // eventfd: the supervisor has news
   std::atomic<bool> stopping_{false};
   std::thread supervisor_;
+  unsigned threads_ = 0;  // under mu_: jobs running on this server's threads (RunHere)
+  std::condition_variable threads_cv_;
+  std::optional<JobSpec> pool_shape_;  // with a pool: the spec its sandboxes are built for
+  std::mutex shape_mu_;
+  std::shared_ptr<const WarmShape> warm_shape_;  // under shape_mu_: its facts and plan, here
+  int refusals_ = 0;                             // under shape_mu_: sandboxes refused in a row
+  std::atomic<bool> pool_off_{false};            // after kPoolRefusals of them
   // Serve()'s life, for Drain: cpp-httplib's stop() is a no-op until its listen loop has set
   // is_running, so a stop that comes first must wait for it (or for Serve never to start).
   bool serve_refused_ = false;  // under mu_: Drain came first, Serve returns at once

@@ -74,7 +74,10 @@ using WarmSandboxPtr = std::unique_ptr<WarmSandbox, WarmSandboxDelete>;
 // without limits when the plan has one (the job's are written when it comes). Refused: shapes
 // that share the caller's pid namespace, need a systemd scope or bind a path (those jobs start
 // cold).
-Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape);
+// `prime`: the job's own path is run once on the shape after the build (its plan and parts), so
+// that the first job in this process pays no first touch of that code; a process that hands the
+// sandbox over (AdoptWarmSandbox) skips it.
+Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape, bool prime = true);
 double WarmSandboxBuildSeconds(const WarmSandbox& sandbox);
 // PID 1's pidfd (readable once it ended), -1 once its job took it.
 int WarmSandboxPidFd(const WarmSandbox& sandbox);

@@ -293,7 +293,7 @@ int PoolRunnerMain(int sock, const std::string& shape) {
   if (request) {
     ShapeSpec(*request);
     try {
-      auto built = BuildWarmSandbox(request->spec);
+      auto built = BuildWarmSandbox(request->spec, /*prime=*/false);
       if (built) {
         warm = std::move(*built);
       } else {

@@ -91,8 +91,7 @@ struct WarmShape {
   JobSpec shape;
   HostFacts facts;
   Plan plan;
-  bool looks_for_cgroup = false;
-  std::uint64_t digest = 0;  // PlanDigest(plan)
+  std::uint64_t digest = 0;  // PlanDigest(plan), once the plan is final
 };
 
 // A sandbox built before its job (gaol serve's pool), PID 1 waiting on launched.sync.
@@ -205,19 +204,28 @@ std::uint64_t PlanDigest(const Plan& plan) {
   if (c.parent) d.Add(c.parent->path).Add(c.parent->move_self).Add(c.controllers);
   return d.Value();
 }
-}  // namespace
 
-Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape, bool prime) {
-  std::uint64_t start = MonotonicNs();
-  WarmSandboxPtr sandbox(new WarmSandbox);
+// The shape's host facts and plan, as the builder and the adopter both make them (the digest is
+// taken by each once its plan is final).
+Result<std::shared_ptr<WarmShape>> PlanShape(const JobSpec& shape, bool may_ask_systemd) {
   auto own = std::make_shared<WarmShape>();
   own->shape = shape;
-  auto facts = GatherHostFacts(shape);
+  auto facts = GatherHostFacts(shape, may_ask_systemd);
   if (!facts) return tl::unexpected(facts.error());
   own->facts = std::move(*facts);
   auto plan = MakePlan(shape, own->facts);
   if (!plan) return tl::unexpected(plan.error());
   own->plan = std::move(*plan);
+  return own;
+}
+}  // namespace
+
+Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape, bool prime) {
+  std::uint64_t start = MonotonicNs();
+  WarmSandboxPtr sandbox(new WarmSandbox);
+  auto planned = PlanShape(shape, /*may_ask_systemd=*/true);
+  if (!planned) return tl::unexpected(planned.error());
+  std::shared_ptr<WarmShape> own = std::move(*planned);
   Plan& p = own->plan;
   // What the warm start cannot give a job: a systemd scope (gaol moved into one while gathering
   // the facts), the caller's pid namespace (gaol its subreaper).
@@ -233,7 +241,6 @@ Result<WarmSandboxPtr> BuildWarmSandbox(const JobSpec& shape, bool prime) {
   std::size_t rlimits = p.rlimits.size();
   if (auto room = MakeDescriptorRoom(p); !room) return tl::unexpected(room.error());
   if (p.rlimits.size() > rlimits) sandbox->nofile = p.rlimits.back();
-  own->looks_for_cgroup = LooksForCgroup(shape);
   own->digest = PlanDigest(p);
   sandbox->shape = own;
   // Placeholders until the job's own stdio comes with its parts.
@@ -471,18 +478,12 @@ Result<WarmSandboxPtr> AdoptWarmSandbox(const JobSpec& shape,
   for (int attempt = 0; !cache || cache->digest != handover.plan_digest; ++attempt) {
     if (attempt == 2)
       return Invalid("the pre-built sandbox handed over", "a plan this process makes too");
-    auto own = std::make_shared<WarmShape>();
-    own->shape = shape;
     // Never systemd's scope here: it would move this process (the server) into it, and a builder
     // that needed one refused the shape.
-    auto facts = GatherHostFacts(shape, /*may_ask_systemd=*/false);
-    if (!facts) return tl::unexpected(facts.error());
-    own->facts = std::move(*facts);
-    auto plan = MakePlan(shape, own->facts);
-    if (!plan) return tl::unexpected(plan.error());
-    own->plan = std::move(*plan);
+    auto planned = PlanShape(shape, /*may_ask_systemd=*/false);
+    if (!planned) return tl::unexpected(planned.error());
+    std::shared_ptr<WarmShape> own = std::move(*planned);
     if (nofile) own->plan.rlimits.push_back(*nofile);
-    own->looks_for_cgroup = LooksForCgroup(shape);
     own->digest = PlanDigest(own->plan);
     cache = std::move(own);
   }

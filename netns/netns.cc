@@ -26,8 +26,12 @@ int AwaitAck(int fd, unsigned seq) noexcept {
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno;
-    int left = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+    // NLMSG_OK/NLMSG_NEXT by hand: the macros compare the header's u32 with an int.
+    auto got = static_cast<std::size_t>(n);
+    for (std::size_t at = 0; at + sizeof(nlmsghdr) <= got;) {
+      auto* h = reinterpret_cast<nlmsghdr*>(buf + at);
+      if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > got - at) break;
+      at += NLMSG_ALIGN(h->nlmsg_len);
       if (h->nlmsg_seq != seq || h->nlmsg_type != NLMSG_ERROR) continue;
       auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
       return -err->error;  // 0 is the ACK

@@ -44,7 +44,8 @@ TEST_CASE("load: 2000 requests from 16 clients, none lost, nothing left", "[load
         auto client = server.Client();
         for (int i = 0; i < 4; ++i) {
           Reply r = Post(client, "/v1/run", job);
-          if (r.status == 200 && r.body["status"] == "ok") {
+          // value(): g++ 12 -O3's -Warray-bounds misfires on json == "literal" here.
+          if (r.status == 200 && r.body.value("status", "") == "ok") {
             ++warm_ok;
           } else {
             std::lock_guard lock(warm_mu);

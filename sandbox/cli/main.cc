@@ -1,14 +1,33 @@
 // gaol: run untrusted jobs in a rootless sandbox.
 #include <fcntl.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
 
+#include "gaol_build_info.h"
+#include "gaol_revision.h"
 #include "sandbox/cli/commands.h"
 #include "sandbox/cli/metrics_export.h"
+#include "sandbox/lsm/landlock.h"
 
 namespace gaol::cli {
+
+// What a bug report needs: the version, the revision it was built from, and what is built in
+// (every feature is: the libraries are required, linked statically or loaded when used).
+std::string VersionText() {
+  std::string text = "gaol " GAOL_VERSION " (revision " GAOL_REVISION ")\n";
+  text += "built with " GAOL_COMPILER ", " GAOL_BUILD_TYPE "\n";
+  text += "features: io_uring (liburing " GAOL_LIBURING_VERSION "), seccomp (libseccomp ";
+  text += std::to_string(SCMP_VER_MAJOR) + "." + std::to_string(SCMP_VER_MINOR) + "." +
+          std::to_string(SCMP_VER_MICRO);
+  text += "), landlock (ABI 1-" + std::to_string(landlock::kNewestAbi) + ")";
+  text += ", apparmor, capabilities (libcap " GAOL_LIBCAP_VERSION ")";
+  text += ", systemd-scope (libsystemd, loaded when used), cgroup v2, metrics (Prometheus)";
+  return text;
+}
 
 int ReportUsageError(const Error& error) {
   std::fprintf(stderr, "gaol: %s\n", error.Message().c_str());
@@ -46,7 +65,7 @@ int main(int argc, char** argv) {
   static CLI::App* const kApp = new CLI::App{
       "gaol: run an untrusted command in a rootless sandbox and report what it used", "gaol"};
   CLI::App& app = *kApp;
-  app.set_version_flag("--version", "gaol " GAOL_VERSION);
+  app.set_version_flag("--version", gaol::cli::VersionText());
   app.require_subcommand(1);
   app.allow_extras();  // `run` takes its command from what follows its own flags
   static auto* const kRunFlags = new gaol::cli::RunFlags;

@@ -13,6 +13,8 @@ namespace gaol::landlock {
 // LANDLOCK_SCOPE_* (ABI 6), which Debian 12's headers predate.
 inline constexpr std::uint64_t kScopeAbstractUnixSocket = 1ULL << 0;
 inline constexpr std::uint64_t kScopeSignal = 1ULL << 1;
+// The newest ABI whose rights and scopes gaol applies (a newer kernel's are used as this one's).
+inline constexpr int kNewestAbi = 6;
 
 struct LandlockPlan {
   int abi = 0;                        // the kernel's Landlock ABI; 0: none (nothing applied)

@@ -1,9 +1,14 @@
 // gaol profile list | show NAME: the built-in seccomp profiles, what they compile to, and their
 // JSON (to start a profile of one's own from).
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "sandbox/cli/commands.h"
+#include "sandbox/common/self.h"
 #include "sandbox/seccomp/baked.h"
 #include "sandbox/seccomp/profile.h"
 
@@ -23,6 +28,12 @@ int ProfileList() {
   }
   std::printf("%-10s %-24s %-12s %s\n", "unconfined", "SCMP_ACT_ALLOW", "-",
               "No filter (--security-opt seccomp=unconfined).");
+  // Installed, the same JSON lies in share/gaol/seccomp: a copy to edit and pass as a FILE.
+  std::string dir = SelfDir() + "/../share/gaol/seccomp";
+  if (char real[PATH_MAX]; access(dir.c_str(), R_OK | X_OK) == 0 && realpath(dir.c_str(), real)) {
+    std::printf("\nThe same profiles as files, to start one's own from (seccomp=FILE): %s/\n",
+                real);
+  }
   return 0;
 }
 

@@ -97,7 +97,9 @@ int main(int argc, char** argv) {
   unsigned max_queue = 64;
   std::optional<unsigned> pool;
   std::string options_cgroup_parent;
-  app.add_option("--listen", listen, "HOST:PORT (port 0: any free one) or unix:PATH")
+  app.add_option("--listen", listen,
+                 "HOST:PORT (port 0: any free one), unix:PATH, or systemd (the one socket a "
+                 "systemd socket unit passes)")
       ->capture_default_str();
   app.add_option("--max-concurrent", max_concurrent, "Jobs running at once [the number of CPUs]");
   app.add_option("--max-queue", max_queue, "Jobs waiting for a slot; more get 429")
@@ -166,12 +168,14 @@ int main(int argc, char** argv) {
     return Usage("--max-client-connections `0`: expected at least 1");
   }
   options.connections.per_client = per_client;
-  if (!listen.starts_with("unix:")) {
+  if (listen == "systemd") {
+    // Checked when the server binds (Server::Start): the socket systemd passed, and what it is.
+  } else if (!listen.starts_with("unix:")) {
     auto colon = listen.rfind(':');
     if (colon == std::string::npos || colon == 0 ||
         listen.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
         colon + 1 == listen.size() || std::atoi(listen.c_str() + colon + 1) > 65535) {
-      return Usage("--listen `" + listen + "`: expected HOST:PORT or unix:PATH");
+      return Usage("--listen `" + listen + "`: expected HOST:PORT, unix:PATH or systemd");
     }
   } else if (listen.size() == 5) {
     return Usage("--listen `unix:`: expected unix:PATH");
@@ -261,11 +265,12 @@ int main(int argc, char** argv) {
       fork_server.Stop();
       return Usage(s.error().Message());
     }
-    if (options.token.empty() && !listen.starts_with("unix:") && !LoopbackHost(listen)) {
+    std::string bound = server.BoundAddress();
+    if (options.token.empty() && !bound.starts_with("unix:") && !LoopbackHost(bound)) {
       std::fprintf(stderr,
                    "gaol serve: warning: %s is not a loopback address and no --token-file is "
                    "set: anyone who reaches it may run jobs here\n",
-                   listen.c_str());
+                   bound.c_str());
     }
     std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u, pool %u%s)\n",
                  server.BoundAddress().c_str(), options.max_concurrent, options.max_queue,

@@ -1,5 +1,6 @@
 #include "sandbox/serve/server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -230,6 +232,56 @@ class Server::Http : public httplib::Server {
     svr_sock_ = fd;
     return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                              : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  }
+
+  // --listen systemd: the one listening socket a socket unit passes, by sd_listen_fds(3)'s
+  // protocol (LISTEN_PID is this process, LISTEN_FDS=1, the socket at descriptor 3), checked for
+  // what it is before it is used. Returns the address it listens on.
+  Result<std::string> AdoptSystemdSocket() {
+    auto refuse = [](const std::string& expected) {
+      return Invalid("--listen `systemd`", expected);
+    };
+    const char* pid = getenv("LISTEN_PID");
+    const char* fds = getenv("LISTEN_FDS");
+    if (pid == nullptr || fds == nullptr) {
+      return refuse("a socket passed by systemd (LISTEN_PID and LISTEN_FDS are not set)");
+    }
+    if (std::string(pid) != std::to_string(getpid())) {
+      return refuse(fmt::format("LISTEN_PID to be this process, {} (it is {})", getpid(), pid));
+    }
+    if (std::string(fds) != "1") {
+      return refuse(fmt::format("exactly one socket, LISTEN_FDS=1 (it is {})", fds));
+    }
+    constexpr int kFd = 3;  // SD_LISTEN_FDS_START
+    struct stat st = {};
+    int type = 0, listening = 0, domain = 0;
+    socklen_t len = sizeof(int);
+    bool ok = fstat(kFd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+              getsockopt(kFd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+              getsockopt(kFd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
+              getsockopt(kFd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && type == SOCK_STREAM &&
+              listening == 1 && (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX);
+    if (!ok) return refuse("descriptor 3 to be a listening TCP or Unix stream socket");
+    fcntl(kFd, F_SETFD, FD_CLOEXEC);
+    for (const char* name : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}) unsetenv(name);
+    int one = 1;
+    if (domain != AF_UNIX) setsockopt(kFd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    svr_sock_ = kFd;
+    sockaddr_storage addr = {};
+    socklen_t addr_len = sizeof addr;
+    getsockname(kFd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
+    char host[INET6_ADDRSTRLEN] = "";
+    if (domain == AF_UNIX) {
+      return "unix:" + std::string(reinterpret_cast<sockaddr_un*>(&addr)->sun_path);
+    }
+    if (domain == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+      inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+      return fmt::format("{}:{}", host, ntohs(in->sin_port));
+    }
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return fmt::format("[{}]:{}", host, ntohs(in6->sin6_port));
   }
 };
 
@@ -797,6 +849,12 @@ void Server::Route() {
 
 Status Server::Bind() {
   const std::string& listen = options_.listen;
+  if (listen == "systemd") {
+    auto address = http_->AdoptSystemdSocket();
+    if (!address) return tl::unexpected(address.error());
+    bound_ = *address;
+    return {};
+  }
   if (listen.starts_with("unix:")) {
     if (auto s = http_->BindUnix(listen.substr(5)); !s) return s;
     bound_ = listen;

@@ -41,7 +41,7 @@ class ServeObserver : public LaunchObserver {
 };
 
 struct ServeOptions {
-  std::string listen = "127.0.0.1:8480";  // HOST:PORT or unix:PATH
+  std::string listen = "127.0.0.1:8480";  // HOST:PORT, unix:PATH or systemd
   unsigned max_concurrent = 1;
   unsigned max_queue = 64;
   std::uint64_t max_body_bytes = 32 << 20;

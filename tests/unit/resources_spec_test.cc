@@ -93,7 +93,7 @@ TEST_CASE("Resources: cpuset_cpus is a CPU list", "[resources][validate]") {
   }
   CHECK_THAT(([] {
                JobSpec s = ValidSpec();
-               s.limits.cpuset_cpus = "x";
+               s.limits.cpuset_cpus = std::string("x");
                return ValidateSpec(s).error().Message();
              }()),
              Contains("\"x\""));

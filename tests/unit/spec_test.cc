@@ -44,7 +44,7 @@ JobSpec FullSpec() {
   s.limits.wall_time_limit_seconds = 5.5;
   s.limits.output_limit_bytes = 1048576;
   s.ulimits = {{"nofile", {64, 128}}, {"core", {0, RLIM_INFINITY}}};
-  s.stdin_path = "-";
+  s.stdin_path = std::string("-");
   s.stdout_path = "/out/stdout";
   s.stderr_path = "/out/stderr";
   return s;

@@ -1,13 +1,10 @@
 #include "sandbox/serve/server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <liburing.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -15,9 +12,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
@@ -25,6 +20,7 @@
 
 #include "sandbox/common/pidfd.h"
 #include "sandbox/io/remove_tree.h"
+#include "sandbox/serve/listen.h"
 #include "sandbox/serve/runner.h"
 
 extern char** environ;
@@ -178,111 +174,10 @@ RunResult FiguresFromJson(const json& j) {
   return r;
 }
 
-// cpp-httplib listens on TCP; a Unix socket is bound here and handed to it.
+// cpp-httplib accepts on a socket bound by sandbox/serve/listen.cc.
 class Server::Http : public httplib::Server {
  public:
-  Status BindUnix(const std::string& path) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Fail(Step::kValidate, "socket", path);
-    sockaddr_un addr = {};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) {
-      close(fd);
-      return Invalid(fmt::format("--listen `unix:{}`", path), "a socket path under 108 bytes");
-    }
-    std::memcpy(addr.sun_path, path.c_str(), path.size());
-    unlink(path.c_str());  // a stale socket from an earlier run
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 512) != 0) {
-      int err = errno;
-      close(fd);
-      return Fail(Step::kValidate, "bind", path, err);
-    }
-    svr_sock_ = fd;
-    return {};
-  }
-
-  // TCP bound here too: cpp-httplib 0.11 listens with a backlog of 5, and a burst of clients
-  // connecting at once (a judge's workers after a restart) would see refused or reset connections.
-  Result<int> BindTcp(const std::string& host, int port) {
-    addrinfo hints = {};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* found = nullptr;
-    std::string service = std::to_string(port);
-    if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-      return Invalid(fmt::format("--listen host `{}`", host),
-                     fmt::format("an address ({})", gai_strerror(rc)));
-    }
-    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    // Small JSON replies must not wait for Nagle and the client's delayed ACK (40 ms a request).
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    bool ok = fd >= 0 && bind(fd, found->ai_addr, found->ai_addrlen) == 0 && ::listen(fd, 512) == 0;
-    int err = errno;
-    freeaddrinfo(found);
-    if (!ok) {
-      if (fd >= 0) close(fd);
-      return Fail(Step::kValidate, "bind", fmt::format("{}:{}", host, port), err);
-    }
-    sockaddr_storage bound = {};
-    socklen_t len = sizeof bound;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-    svr_sock_ = fd;
-    return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  }
-
-  // --listen systemd: the one listening socket a socket unit passes, by sd_listen_fds(3)'s
-  // protocol (LISTEN_PID is this process, LISTEN_FDS=1, the socket at descriptor 3), checked for
-  // what it is before it is used. Returns the address it listens on.
-  Result<std::string> AdoptSystemdSocket() {
-    auto refuse = [](const std::string& expected) {
-      return Invalid("--listen `systemd`", expected);
-    };
-    const char* pid = getenv("LISTEN_PID");
-    const char* fds = getenv("LISTEN_FDS");
-    if (pid == nullptr || fds == nullptr) {
-      return refuse("a socket passed by systemd (LISTEN_PID and LISTEN_FDS are not set)");
-    }
-    if (std::string(pid) != std::to_string(getpid())) {
-      return refuse(fmt::format("LISTEN_PID to be this process, {} (it is {})", getpid(), pid));
-    }
-    if (std::string(fds) != "1") {
-      return refuse(fmt::format("exactly one socket, LISTEN_FDS=1 (it is {})", fds));
-    }
-    constexpr int kFd = 3;  // SD_LISTEN_FDS_START
-    struct stat st = {};
-    int type = 0, listening = 0, domain = 0;
-    socklen_t len = sizeof(int);
-    bool ok = fstat(kFd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-              getsockopt(kFd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-              getsockopt(kFd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
-              getsockopt(kFd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && type == SOCK_STREAM &&
-              listening == 1 && (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX);
-    if (!ok) return refuse("descriptor 3 to be a listening TCP or Unix stream socket");
-    fcntl(kFd, F_SETFD, FD_CLOEXEC);
-    for (const char* name : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}) unsetenv(name);
-    int one = 1;
-    if (domain != AF_UNIX) setsockopt(kFd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    svr_sock_ = kFd;
-    sockaddr_storage addr = {};
-    socklen_t addr_len = sizeof addr;
-    getsockname(kFd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
-    char host[INET6_ADDRSTRLEN] = "";
-    if (domain == AF_UNIX) {
-      return "unix:" + std::string(reinterpret_cast<sockaddr_un*>(&addr)->sun_path);
-    }
-    if (domain == AF_INET) {
-      auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-      inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-      return fmt::format("{}:{}", host, ntohs(in->sin_port));
-    }
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return fmt::format("[{}]:{}", host, ntohs(in6->sin6_port));
-  }
+  void Adopt(int fd) { svr_sock_ = fd; }
 };
 
 Server::Server(ServeOptions options, ServeObserver& observer)
@@ -850,22 +745,26 @@ void Server::Route() {
 Status Server::Bind() {
   const std::string& listen = options_.listen;
   if (listen == "systemd") {
-    auto address = http_->AdoptSystemdSocket();
-    if (!address) return tl::unexpected(address.error());
-    bound_ = *address;
+    auto adopted = AdoptSystemdSocket();
+    if (!adopted) return tl::unexpected(adopted.error());
+    http_->Adopt(adopted->first);
+    bound_ = adopted->second;
     return {};
   }
   if (listen.starts_with("unix:")) {
-    if (auto s = http_->BindUnix(listen.substr(5)); !s) return s;
+    auto fd = ListenUnix(listen.substr(5));
+    if (!fd) return tl::unexpected(fd.error());
+    http_->Adopt(*fd);
     bound_ = listen;
     return {};
   }
   auto colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
   if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
-  auto port = http_->BindTcp(host, std::atoi(listen.c_str() + colon + 1));
-  if (!port) return tl::unexpected(port.error());
-  bound_ = fmt::format("{}:{}", listen.substr(0, colon), *port);
+  auto bound = ListenTcp(host, std::atoi(listen.c_str() + colon + 1));
+  if (!bound) return tl::unexpected(bound.error());
+  http_->Adopt(bound->first);
+  bound_ = fmt::format("{}:{}", listen.substr(0, colon), bound->second);
   return {};
 }
 

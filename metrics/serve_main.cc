@@ -100,38 +100,52 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "HOST:PORT (port 0: any free one), unix:PATH, or systemd (the one socket a "
                  "systemd socket unit passes)")
+      ->type_name("ADDRESS")
       ->capture_default_str();
-  app.add_option("--max-concurrent", max_concurrent, "Jobs running at once [the number of CPUs]");
+  app.add_option("--max-concurrent", max_concurrent, "Jobs running at once [the number of CPUs]")
+      ->type_name("N");
   app.add_option("--max-queue", max_queue, "Jobs waiting for a slot; more get 429")
+      ->type_name("N")
       ->capture_default_str();
-  app.add_option("--pool", pool,
-                 "Sandboxes kept built ahead, one job each, for requests of the plainest shape "
-                 "(the --limits-file defaults; no binds, named workdir or other profile); 0: "
-                 "every job starts cold [max-concurrent]")
-      ->check(CLI::Range(0u, kMaxPool));
+  app.add_option(
+         "--pool", pool,
+         "Sandboxes kept built ahead, one job each, for requests of the plainest shape "
+         "(the --limits-file defaults; no binds, named workdir or other profile); 0-256, 0: "
+         "every job starts cold [max-concurrent]")
+      ->type_name("N")
+      ->check(CLI::Range(0u, kMaxPool).description(""));
   app.add_option("--max-body", max_body, "Largest request body; larger gets 413")
+      ->type_name("SIZE")
       ->capture_default_str();
   app.add_option("--limits-file", limits_file,
-                 "Operator defaults, ceilings and allowances (gaol.limits/v1 JSON)");
+                 "Operator defaults, ceilings and allowances (gaol.limits/v1 JSON)")
+      ->type_name("FILE");
   app.add_option(
-      "--token-file", token_file,
-      "Require `Authorization: Bearer TOKEN` (the file's first line) on all but /healthz");
+         "--token-file", token_file,
+         "Require `Authorization: Bearer TOKEN` (the file's first line) on all but /healthz")
+      ->type_name("FILE");
   app.add_option("--cgroup-parent", options_cgroup_parent,
-                 "A delegated cgroup v2 directory for every job's leaf [gaol run's search]");
-  app.add_option("--work-dir", work_dir, "Where job directories are made [$TMPDIR or /tmp]");
+                 "A delegated cgroup v2 directory for every job's leaf [gaol run's search]")
+      ->type_name("DIR");
+  app.add_option("--work-dir", work_dir, "Where job directories are made [$TMPDIR or /tmp]")
+      ->type_name("DIR");
   app.add_option("--drain-timeout", drain,
                  "On SIGTERM, how long running jobs may finish before they are cancelled")
+      ->type_name("DURATION")
       ->capture_default_str();
   app.add_option("--kept-results", kept_results,
                  "Finished async results kept for GET until DELETE, in all (the oldest go first; "
                  "at most 1000)")
+      ->type_name("SIZE")
       ->capture_default_str();
   app.add_option("--request-timeout", request_timeout,
                  "How long a client may take to send a whole request (and to read a response)")
+      ->type_name("DURATION")
       ->capture_default_str();
   app.add_option("--max-client-connections", per_client,
                  "Connections one client address (one uid on unix:) may hold open; more get 429 "
-                 "[max-concurrent + max-queue]");
+                 "[max-concurrent + max-queue]")
+      ->type_name("N");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -89,8 +89,10 @@ CLI::App* AddStart(CLI::App& app, Args& a) {
       ->type_name("DIR");
   cmd->add_option("--cpu", a.cpu, "Pin the harness and every sample to this CPU")->type_name("N");
   cmd->add_option("--cgroup-parent", a.cgroup_parent,
-                  "A delegated cgroup v2 directory, for the rows with a cgroup leaf");
-  cmd->add_option("--gaol", a.start.gaol, "The gaol binary to measure [the one beside this]");
+                  "A delegated cgroup v2 directory, for the rows with a cgroup leaf")
+      ->type_name("DIR");
+  cmd->add_option("--gaol", a.start.gaol, "The gaol binary to measure [the one beside this]")
+      ->type_name("FILE");
   return cmd;
 }
 
@@ -104,8 +106,10 @@ CLI::App* AddEnforce(CLI::App& app, Args& a) {
   AddOutputOptions(*cmd, a.outputs);
   cmd->add_option("--plot", a.plot_dir, "Draw DIR/enforce.svg (gnuplot)")->type_name("DIR");
   cmd->add_option("--cgroup-parent", a.cgroup_parent,
-                  "A delegated cgroup v2 directory: measure the cgroup path");
-  cmd->add_option("--gaol", a.enforce.gaol, "The gaol binary to measure [the one beside this]");
+                  "A delegated cgroup v2 directory: measure the cgroup path")
+      ->type_name("DIR");
+  cmd->add_option("--gaol", a.enforce.gaol, "The gaol binary to measure [the one beside this]")
+      ->type_name("FILE");
   return cmd;
 }
 
@@ -126,8 +130,10 @@ CLI::App* AddServe(CLI::App& app, Args& a) {
   cmd->add_option("--plot", a.plot_dir, "Draw DIR/serve-latency.svg, a CDF per row (gnuplot)")
       ->type_name("DIR");
   cmd->add_option("--cgroup-parent", a.cgroup_parent,
-                  "A delegated cgroup v2 directory, for the server's job leaves");
-  cmd->add_option("--gaol", a.serve.gaol, "The gaol binary to measure [the one beside this]");
+                  "A delegated cgroup v2 directory, for the server's job leaves")
+      ->type_name("DIR");
+  cmd->add_option("--gaol", a.serve.gaol, "The gaol binary to measure [the one beside this]")
+      ->type_name("FILE");
   return cmd;
 }
 

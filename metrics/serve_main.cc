@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "metrics/job_metrics.h"
+#include "sandbox/cgroup/cgroup.h"
 #include "sandbox/common/self.h"
 #include "sandbox/serve/fork_server.h"
 #include "sandbox/serve/request.h"
@@ -225,6 +226,22 @@ int main(int argc, char** argv) {
   options.work_root = work_root->Path();
   options.exe = gaol::SelfPath("gaol-serve");
   options.gaol = gaol::FindGaolBinary();
+  // Under systemd with Delegate=yes gaol serve is its service cgroup's only process: it moves into
+  // a leaf of its own there, and every job's leaf goes beside it with the service's controllers.
+  // Before the fork server, which would share the cgroup.
+  std::optional<gaol::cgroup::Adopted> adopted;
+  if (options.cgroup_parent.empty()) {
+    if (auto own = gaol::cgroup::AdoptOwnCgroup(); !own) {
+      std::fprintf(stderr, "gaol serve: warning: jobs' cgroups not under its own cgroup: %s\n",
+                   own.error().Message().c_str());
+    } else if (*own) {
+      adopted = std::move(**own);
+      options.cgroup_parent = adopted->path;
+    }
+  }
+  auto release_cgroup = [&] {
+    if (adopted) gaol::cgroup::ReleaseOwnCgroup(*adopted);
+  };
 
   // SIGTERM and SIGINT drain; blocked before any thread, so only sigwait below sees them.
   sigset_t stop;
@@ -260,6 +277,7 @@ int main(int argc, char** argv) {
   // The fork server first: before any thread exists.
   gaol::serve::ForkServer fork_server(options.exe, pool_size, shape);
   if (auto s = fork_server.Start(); !s) {
+    release_cgroup();
     return Usage(s.error().Message());
   }
   // A job on a pre-built sandbox holds a score of descriptors in this process while it runs (its
@@ -277,6 +295,7 @@ int main(int argc, char** argv) {
     gaol::serve::Server server(options, observer);
     if (auto s = server.Start(fork_server); !s) {
       fork_server.Stop();
+      release_cgroup();
       return Usage(s.error().Message());
     }
     std::string bound = server.BoundAddress();
@@ -286,9 +305,10 @@ int main(int argc, char** argv) {
                    "set: anyone who reaches it may run jobs here\n",
                    bound.c_str());
     }
-    std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u, pool %u%s)\n",
+    std::fprintf(stderr, "gaol serve: listening on %s (%u concurrent, queue %u, pool %u%s%s)\n",
                  server.BoundAddress().c_str(), options.max_concurrent, options.max_queue,
-                 pool_size, options.token.empty() ? "" : ", token required");
+                 pool_size, options.token.empty() ? "" : ", token required",
+                 adopted ? (", jobs' cgroups in its own " + adopted->path).c_str() : "");
     std::thread http([&] { server.Serve(); });
     int sig = 0;
     sigwait(&stop, &sig);

@@ -91,9 +91,10 @@ void SetControllers(Parent& parent, bool is_root) {
       parent.path, fmt::join(blocked, ", "));
 }
 
-// Moves gaol into `gaol-launcher-PID` under `parent`, emptying it so it may give controllers.
-Status MoveSelf(int parent_fd, const std::string& parent_path) {
-  std::string name = fmt::format("gaol-launcher-{}", getpid());
+// Moves gaol into `PREFIX-PID` under `parent`, emptying it so it may give controllers.
+Status MoveSelf(int parent_fd, const std::string& parent_path,
+                std::string_view prefix = "gaol-launcher") {
+  std::string name = fmt::format("{}-{}", prefix, getpid());
   if (mkdirat(parent_fd, name.c_str(), 0755) != 0 && errno != EEXIST) {
     return Fail(Step::kCgroup, "create gaol's own leaf", parent_path + "/" + name);
   }
@@ -180,6 +181,44 @@ Result<Found> FindParent(const std::optional<std::string>& flag, bool may_ask_sy
   }
   if (may_ask_systemd) EnterSystemdScope(*mount, found);
   return found;
+}
+
+Result<std::optional<Adopted>> AdoptOwnCgroup() {
+  auto mount = Cgroup2Mount();
+  std::string own = OwnCgroup();
+  if (!mount || own.empty() || own == "/") return std::nullopt;
+  std::string dir = *mount + own;
+  if (!Writable(dir) || access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0) {
+    return std::nullopt;
+  }
+  if (Words(ReadFile(dir + "/cgroup.procs")) != std::set<std::string>{std::to_string(getpid())}) {
+    return std::nullopt;
+  }
+  UniqueFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return Fail(Step::kCgroup, "open own cgroup", dir);
+  if (auto s = MoveSelf(dir_fd.Get(), dir, "gaol-serve"); !s) return tl::unexpected(s.error());
+  Adopted adopted{dir, {}};
+  auto enabled = Words(ReadFile(dir + "/cgroup.subtree_control"));
+  for (const auto& c : Words(ReadFile(dir + "/cgroup.controllers"))) {
+    if (enabled.count(c)) continue;
+    // One that will not go (cpuset without cpus, a threaded subtree) stays off; the plan of each
+    // job then reads what is on, and a limit needing it falls back and says so.
+    if (WriteAt(dir_fd.Get(), "cgroup.subtree_control", "+" + c, Step::kCgroup)) {
+      adopted.enabled.push_back(c);
+    }
+  }
+  return adopted;
+}
+
+void ReleaseOwnCgroup(const Adopted& adopted) {
+  UniqueFd dir(open(adopted.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return;
+  for (const auto& c : adopted.enabled) {
+    (void)WriteAt(dir.Get(), "cgroup.subtree_control", "-" + c, Step::kCgroup);
+  }
+  if (WriteAt(dir.Get(), "cgroup.procs", std::to_string(getpid()), Step::kCgroup)) {
+    unlinkat(dir.Get(), fmt::format("gaol-serve-{}", getpid()).c_str(), AT_REMOVEDIR);
+  }
 }
 
 Leaf& Leaf::operator=(Leaf&& other) noexcept {
@@ -306,15 +345,18 @@ void ReapOrphans(const Parent& parent) {
     std::string name = e->d_name;
     std::size_t prefix = name.starts_with("gaol-job-")        ? 9
                          : name.starts_with("gaol-launcher-") ? 14
+                         : name.starts_with("gaol-serve-")    ? 11
                                                               : 0;
     if (!prefix) continue;
     auto pid = ParseU32(name.substr(prefix));
     if (!pid) continue;
-    // Alive and still a gaol (`gaol`, or a `gaol-runner` of gaol serve, whose leaves share the
-    // parent with many others at once): its leaf is in use. Anything else, including a reused
-    // pid, left an orphan.
+    // Alive and still a gaol (`gaol`, a `gaol-runner` of gaol serve, whose leaves share the
+    // parent with many others at once, or gaol serve in its own cgroup's leaf): its leaf is in
+    // use. Anything else, including a reused pid, left an orphan.
     std::string comm = ReadFile(fmt::format("/proc/{}/comm", *pid));
-    if (comm != "gaol\n" && comm != "gaol-runner\n") orphans.push_back(parent.path + "/" + name);
+    if (comm != "gaol\n" && comm != "gaol-runner\n" && comm != "gaol-serve\n") {
+      orphans.push_back(parent.path + "/" + name);
+    }
   }
   closedir(dir);
   for (const auto& path : orphans) {

@@ -41,6 +41,20 @@ struct Found {
 // it serves (accounting, kill), or none.
 Result<Found> FindParent(const std::optional<std::string>& flag, bool may_ask_systemd = true);
 
+// gaol serve started as the only process of a cgroup it may write (a service's cgroup with
+// systemd's Delegate=yes): it moves into a leaf of its own (gaol-serve-PID) and gives the
+// cgroup's controllers to its children, so that every job's leaf goes beside it with each
+// controller the service was given. nullopt, with nothing changed, when gaol is not alone there,
+// the cgroup is not writable or is the root: each job then looks for a cgroup as gaol run does.
+struct Adopted {
+  std::string path;                  // the cgroup, now the jobs' parent
+  std::vector<std::string> enabled;  // the controllers turned on for its children
+};
+Result<std::optional<Adopted>> AdoptOwnCgroup();
+// Undoes AdoptOwnCgroup when the server could not start: its children's controllers off again,
+// gaol back in the cgroup, its leaf removed. Best effort: ReapOrphans removes a leaf left.
+void ReleaseOwnCgroup(const Adopted& adopted);
+
 struct Usage {
   std::optional<std::uint64_t> usage_usec, user_usec, system_usec;  // cpu.stat (every cgroup)
   std::optional<std::uint64_t> memory_peak_bytes;                   // memory.peak
@@ -92,8 +106,9 @@ class Leaf {
   UniqueFd dir_;
 };
 
-// Kills and removes leaves named gaol-job-PID and gaol-launcher-PID in `parent` whose gaol (PID)
-// is gone: what a killed gaol left behind, and the leaf a finished gaol moved itself into.
+// Kills and removes leaves named gaol-job-PID, gaol-launcher-PID and gaol-serve-PID in `parent`
+// whose gaol (PID) is gone: what a killed gaol left behind, and the leaf a finished gaol (or
+// gaol serve) moved itself into.
 void ReapOrphans(const Parent& parent);
 
 // Reads the usage_usec of an open cpu.stat.

@@ -5,11 +5,13 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -17,6 +19,8 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -842,6 +846,83 @@ TEST_CASE("serve: a TCP listener beyond loopback without a token is warned about
   ServeProcess local;
   CHECK_THAT(local.Stderr(), !Catch::Contains("warning"));
   CHECK(local.Stop() == 0);
+}
+
+}  // namespace gaol::it
+
+namespace gaol::it {
+namespace {
+
+std::set<std::string> Words(const std::string& text) {
+  std::istringstream in(text);
+  std::set<std::string> out;
+  for (std::string w; in >> w;) out.insert(w);
+  return out;
+}
+
+std::vector<std::string> Children(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.is_directory()) out.push_back(e.path().filename());
+  }
+  return out;
+}
+
+}  // namespace
+
+// As under systemd with Delegate=yes: gaol serve started alone in a cgroup it may write.
+TEST_CASE("serve alone in a writable cgroup moves into a leaf; jobs' leaves go beside it",
+          "[cgroup]") {
+  const char* delegated = std::getenv("GAOL_CGROUP_PARENT");
+  REQUIRE(delegated != nullptr);
+  std::string parent = delegated;
+  // The service's cgroup gets what the delegated parent has, as systemd gives a service its own.
+  for (const auto& c : Words(ReadText(parent + "/cgroup.controllers"))) {
+    std::ofstream(parent + "/cgroup.subtree_control") << "+" << c;
+  }
+  std::string own = parent + "/serve-" + std::to_string(getpid());
+  REQUIRE(mkdir(own.c_str(), 0755) == 0);
+  std::set<std::string> controllers = Words(ReadText(own + "/cgroup.controllers"));
+  {
+    ServeProcess server({"--pool", "1", "--wrap=/bin/sh", "--wrap=-c",
+                         "--wrap=echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", "--wrap=" + own});
+    std::string launcher = "gaol-serve-" + std::to_string(server.Pid());
+    CHECK(server.Stderr().find("jobs' cgroups in its own " + own) != std::string::npos);
+    std::string cgroup = ReadText("/proc/" + std::to_string(server.Pid()) + "/cgroup");
+    CHECK(cgroup.find("/serve-" + std::to_string(getpid()) + "/" + launcher + "\n") !=
+          std::string::npos);
+    CHECK(Words(ReadText(own + "/cgroup.subtree_control")) == controllers);
+    auto client = server.Client();
+    Reply made = Post(client, "/v1/jobs", {{"command", {"/bin/sleep", "1"}}});
+    REQUIRE(made.status == 202);
+    std::string id = made.body["id"];
+    // While it runs, its leaf is a sibling of the server's.
+    WaitFor([&] {
+      auto children = Children(own);
+      return std::any_of(children.begin(), children.end(),
+                         [](const std::string& c) { return c.starts_with("gaol-job-"); });
+    });
+    WaitFor([&] { return Get(client, "/v1/jobs/" + id).body["state"] == "done"; });
+    json result = Get(client, "/v1/jobs/" + id).body["result"];
+    INFO(result.dump());
+    CHECK(result["status"] == "ok");
+    CHECK(result["accounting"] == "cgroup");
+    CHECK(result["systemd_scope"].is_null());
+    if (controllers.count("memory")) {
+      json limited = Post(client, "/v1/run",
+                          {{"command", {"/bin/true"}}, {"limits", {{"memory_bytes", 64 << 20}}}})
+                         .body;
+      INFO(limited.dump());
+      CHECK(limited["enforcement"]["memory"] == "cgroup");
+    }
+    CHECK(server.Stop() == 0);
+    // Only the server's own leaf stays: a process cannot remove the cgroup it is in; the next
+    // gaol with this parent reaps it.
+    CHECK(Children(own) == std::vector<std::string>{launcher});
+    rmdir((own + "/" + launcher).c_str());
+  }
+  CHECK(rmdir(own.c_str()) == 0);
+  CHECK(LiveOrphans().empty());
 }
 
 }  // namespace gaol::it

@@ -241,6 +241,7 @@ int main(int argc, char** argv) {
   }
   auto release_cgroup = [&] {
     if (adopted) gaol::cgroup::ReleaseOwnCgroup(*adopted);
+    adopted.reset();
   };
 
   // SIGTERM and SIGINT drain; blocked before any thread, so only sigwait below sees them.
@@ -317,6 +318,9 @@ int main(int argc, char** argv) {
     http.join();
   }
   fork_server.Stop();
+  // The cgroup as it was: whoever starts gaol serve there again (a supervisor other than systemd)
+  // can move it in.
+  release_cgroup();
   if (listen.starts_with("unix:")) unlink(listen.c_str() + 5);
   std::fprintf(stderr, "gaol serve: stopped\n");
   return status;

@@ -188,6 +188,12 @@ Result<std::optional<Adopted>> AdoptOwnCgroup() {
   std::string own = OwnCgroup();
   if (!mount || own.empty() || own == "/") return std::nullopt;
   std::string dir = *mount + own;
+  // Delegated to this user, as systemd's Delegate=yes chowns a service's cgroup to the service's
+  // user. Root may write any cgroup, one systemd still manages included: root adopts none.
+  struct stat st;
+  if (geteuid() == 0 || stat(dir.c_str(), &st) != 0 || st.st_uid != geteuid()) {
+    return std::nullopt;
+  }
   if (!Writable(dir) || access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0) {
     return std::nullopt;
   }
@@ -196,16 +202,22 @@ Result<std::optional<Adopted>> AdoptOwnCgroup() {
   }
   UniqueFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd) return Fail(Step::kCgroup, "open own cgroup", dir);
-  if (auto s = MoveSelf(dir_fd.Get(), dir, "gaol-serve"); !s) return tl::unexpected(s.error());
+  if (auto s = MoveSelf(dir_fd.Get(), dir, "gaol-serve"); !s) {
+    unlinkat(dir_fd.Get(), fmt::format("gaol-serve-{}", getpid()).c_str(), AT_REMOVEDIR);
+    return tl::unexpected(s.error());
+  }
   Adopted adopted{dir, {}};
   auto enabled = Words(ReadFile(dir + "/cgroup.subtree_control"));
   for (const auto& c : Words(ReadFile(dir + "/cgroup.controllers"))) {
     if (enabled.count(c)) continue;
-    // One that will not go (cpuset without cpus, a threaded subtree) stays off; the plan of each
-    // job then reads what is on, and a limit needing it falls back and says so.
-    if (WriteAt(dir_fd.Get(), "cgroup.subtree_control", "+" + c, Step::kCgroup)) {
-      adopted.enabled.push_back(c);
+    // All or nothing: a controller left off here would look available to each job's plan (the
+    // cgroup holds no process now), whose leaf would then fail to turn it on.
+    if (auto s = WriteAt(dir_fd.Get(), "cgroup.subtree_control", "+" + c, Step::kCgroup); !s) {
+      ReleaseOwnCgroup(adopted);
+      return tl::unexpected(
+          std::move(s.error()).With(fmt::format("enable the {} controller for `{}`", c, dir)));
     }
+    adopted.enabled.push_back(c);
   }
   return adopted;
 }
@@ -350,13 +362,17 @@ void ReapOrphans(const Parent& parent) {
     if (!prefix) continue;
     auto pid = ParseU32(name.substr(prefix));
     if (!pid) continue;
-    // Alive and still a gaol (`gaol`, a `gaol-runner` of gaol serve, whose leaves share the
-    // parent with many others at once, or gaol serve in its own cgroup's leaf): its leaf is in
-    // use. Anything else, including a reused pid, left an orphan.
-    std::string comm = ReadFile(fmt::format("/proc/{}/comm", *pid));
-    if (comm != "gaol\n" && comm != "gaol-runner\n" && comm != "gaol-serve\n") {
-      orphans.push_back(parent.path + "/" + name);
+    // gaol serve's own leaf is in use while its server is in it, whatever the server is called.
+    if (prefix == 11) {
+      auto procs = Words(ReadFile(parent.path + "/" + name + "/cgroup.procs"));
+      if (!procs.count(std::to_string(*pid))) orphans.push_back(parent.path + "/" + name);
+      continue;
     }
+    // Alive and still a gaol (`gaol`, or a `gaol-runner` of gaol serve, whose leaves share the
+    // parent with many others at once): its leaf is in use. Anything else, including a reused
+    // pid, left an orphan.
+    std::string comm = ReadFile(fmt::format("/proc/{}/comm", *pid));
+    if (comm != "gaol\n" && comm != "gaol-runner\n") orphans.push_back(parent.path + "/" + name);
   }
   closedir(dir);
   for (const auto& path : orphans) {

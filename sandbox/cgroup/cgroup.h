@@ -45,14 +45,16 @@ Result<Found> FindParent(const std::optional<std::string>& flag, bool may_ask_sy
 // systemd's Delegate=yes): it moves into a leaf of its own (gaol-serve-PID) and gives the
 // cgroup's controllers to its children, so that every job's leaf goes beside it with each
 // controller the service was given. nullopt, with nothing changed, when gaol is not alone there,
-// the cgroup is not writable or is the root: each job then looks for a cgroup as gaol run does.
+// the cgroup is not delegated to it (owned by its uid, not root) or is the root: each job then
+// looks for a cgroup as gaol run does. An error, with nothing changed, when a step failed.
 struct Adopted {
   std::string path;                  // the cgroup, now the jobs' parent
   std::vector<std::string> enabled;  // the controllers turned on for its children
 };
 Result<std::optional<Adopted>> AdoptOwnCgroup();
-// Undoes AdoptOwnCgroup when the server could not start: its children's controllers off again,
-// gaol back in the cgroup, its leaf removed. Best effort: ReapOrphans removes a leaf left.
+// Undoes AdoptOwnCgroup when the server stops (or could not start): its children's controllers
+// off again, gaol back in the cgroup, its leaf removed. Best effort: ReapOrphans removes a leaf
+// left.
 void ReleaseOwnCgroup(const Adopted& adopted);
 
 struct Usage {

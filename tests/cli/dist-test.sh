@@ -15,10 +15,16 @@ gaol=$prefix/bin/gaol
 man_dir=$prefix/share/man
 export LC_ALL=C.UTF-8 MANWIDTH=100
 
-# Long options a --help lists ("  -m,--memory SIZE   ..." gives --memory).
+# Long options a --help lists ("  -m,--memory SIZE   ..." gives --memory); never none.
 long_options() {
-  "$gaol" "$@" --help | sed -n 's/^ *\(-[a-zA-Z],\)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\2/p' | sort -u
+  local help options
+  help=$("$gaol" "$@" --help) || fail "gaol $* --help failed"
+  options=$(sed -n 's/^ *\(-[a-zA-Z],\)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\2/p' <<<"$help" | sort -u)
+  grep -qx -- --help <<<"$options" || fail "gaol $* --help lists no options"
+  echo "$options"
 }
+# Whether TEXT has WORD whole: `--memory` is not found in `--memory-swap`.
+has_word() { grep -qE -- "(^|[^a-z0-9_-])$2([^a-z0-9_-]|\$)" <<<"$1"; }
 
 # --- man pages -----------------------------------------------------------------------------
 check_page() {  # check_page FILE [COMMAND...]: renders cleanly, and has every option of the help
@@ -30,9 +36,10 @@ check_page() {  # check_page FILE [COMMAND...]: renders cleanly, and has every o
   [[ -z $warnings ]] || fail "man --warnings -l ${file##*/}: $warnings"
   text=$(man -l "$file" 2>/dev/null | col -b)
   [[ $# -eq 0 ]] && { echo "$text"; return; }
-  local option
-  for option in $(long_options "$@"); do
-    grep -qe "$option" <<<"$text" || fail "${file##*/} does not document $option of gaol $*"
+  local option options
+  options=$(long_options "$@")
+  for option in $options; do
+    has_word "$text" "$option" || fail "${file##*/} does not document $option of gaol $*"
   done
   echo "$text"
 }
@@ -52,9 +59,12 @@ fields() {  # the first column's `names` of a FORMATS.md section's table
     on && /^\| `/ { split($0, c, "|"); print c[2] }' "$source_dir/docs/FORMATS.md" |
     grep -o '`[^`]*`' | tr -d '`'
 }
-for f in $(fields gaol.spec/v1); do grep -qF "$f" <<<"$spec_page" || fail "gaol.spec(5) lacks $f"; done
-for f in $(fields gaol.result/v1); do grep -qF "$f" <<<"$result_page" || fail "gaol.result(5) lacks $f"; done
-[[ $(fields gaol.result/v1 | wc -l) -gt 20 ]] || fail "read too few result fields from FORMATS.md"
+spec_fields=$(fields gaol.spec/v1)
+result_fields=$(fields gaol.result/v1)
+[[ $(wc -l <<<"$spec_fields") -gt 30 ]] || fail "read too few spec fields from FORMATS.md"
+[[ $(wc -l <<<"$result_fields") -gt 20 ]] || fail "read too few result fields from FORMATS.md"
+for f in $spec_fields; do has_word "$spec_page" "${f//./\\.}" || fail "gaol.spec(5) lacks $f"; done
+for f in $result_fields; do has_word "$result_page" "${f//./\\.}" || fail "gaol.result(5) lacks $f"; done
 # Found by name, as `man` finds an installed page.
 man -M "$man_dir" -w gaol-run >/dev/null || fail "man -M PREFIX gaol-run finds no page"
 man -M "$man_dir" -w 5 gaol.spec >/dev/null || fail "man -M PREFIX 5 gaol.spec finds no page"
@@ -65,8 +75,13 @@ zsh_completion=$prefix/share/zsh/vendor-completions/_gaol
 fish_completion=$prefix/share/fish/vendor_completions.d/gaol.fish
 for f in "$bash_completion" "$zsh_completion" "$fish_completion"; do
   [[ -f $f ]] || fail "${f#"$prefix"/} not installed"
-  for option in $(long_options run) $(long_options serve) $(long_options bench start); do
-    grep -qe "${option#--}" "$f" || fail "${f##*/} lacks $option"
+  text=$(cat "$f")
+  options="$(long_options run) $(long_options serve) $(long_options bench start)"
+  for option in $options; do
+    # fish names a long option without its dashes (-l memory).
+    word=$option
+    [[ $f == *.fish ]] && word="-l ${option#--}"
+    has_word "$text" "$word" || fail "${f##*/} lacks $option"
   done
 done
 complete_bash() {  # the words bash's completion offers for the command line "$@" (last: the word)
@@ -83,6 +98,8 @@ expect bash "$(complete_bash gaol bench start --format '')" "json table "
 expect bash "$(complete_bash gaol serve --lis)" "--listen "
 expect bash "$(complete_bash gaol run --spec "$source_dir/CMakeLists.tx")" "$source_dir/CMakeLists.txt "
 expect bash "$(complete_bash gaol run -m 1g -- /bin/ech)" "/bin/echo "
+expect bash "$(complete_bash gaol run -m 1g /bin/ech)" "/bin/echo "
+expect bash "$(complete_bash gaol run /bin/echo /etc/hostnam)" "/etc/hostname "
 complete_fish() {
   fish --no-config -c "source $fish_completion; complete -C '$1'" | cut -f1 | sort -u | tr '\n' ' '
 }
@@ -113,7 +130,8 @@ for line in DynamicUser=yes Delegate=yes NoNewPrivileges=yes CapabilityBoundingS
             ProtectHome=yes PrivateTmp=yes; do
   grep -qx "$line" "$service" || fail "gaol-serve.service lacks $line"
 done
-for option in RestrictNamespaces SystemCallFilter ProtectKernelTunables ProtectControlGroups; do
+for option in RestrictNamespaces ProtectHostname SystemCallFilter MemoryDenyWriteExecute \
+              ProtectKernelTunables ProtectKernelLogs ProtectProc ProcSubset ProtectControlGroups; do
   ! grep -q "^$option=" "$service" || fail "gaol-serve.service sets $option=, which breaks jobs"
 done
 # systemd-analyze checks the units as systemd would load them, with ExecStart pointing at this

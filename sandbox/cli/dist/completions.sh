@@ -103,6 +103,8 @@ awk -F '\t' '
     print "  for ((i = 1; i < COMP_CWORD; i++)); do"
     print "    word=${COMP_WORDS[i]}"
     print "    if [[ $path == run && ( $word == -- || -n $after_dashes ) ]]; then after_dashes=$((${after_dashes:-0} + 1)); continue; fi"
+    print "    # `gaol run [OPTIONS] COMMAND`: the first word that is neither an option nor its value."
+    print "    if [[ $path == run && $word != -* ]]; then after_dashes=2; continue; fi"
     print "    if [[ $word == -* ]]; then"
     print "      kind=$(_gaol_value_kind \"$path\" \"$word\")"
     print "      [[ $kind != none ]] && ((i++))"
@@ -131,7 +133,7 @@ awk -F '\t' '
     print "  elif [[ -n $(_gaol_subcommands \"$path\") ]]; then"
     print "    COMPREPLY=($(compgen -W \"$(_gaol_subcommands \"$path\")\" -- \"$cur\"))"
     print "  elif [[ $path == run ]]; then"
-    print "    COMPREPLY=($(compgen -W \"--\" -- \"$cur\"))"
+    print "    COMPREPLY=($(compgen -c -- \"$cur\") $(compgen -W \"--\" -- \"$cur\"))"
     print "  else"
     print "    COMPREPLY=($(compgen -f -- \"$cur\"))"
     print "  fi"
@@ -143,7 +145,7 @@ awk -F '\t' '
 # zsh: one _arguments function per command; subcommands through _describe.
 awk -F '\t' '
   function q(s) { gsub(/'\''/, "'\''\\'\'''\''", s); return s }
-  function bracket(s) { gsub(/\\/, "\\\\", s); gsub(/\[/, "\\[", s); gsub(/\]/, "\\]", s); gsub(/:/, "\\:", s); return q(s) }
+  function bracket(s) { gsub(/\\/, "&&", s); gsub(/\[/, "\\[", s); gsub(/\]/, "\\]", s); gsub(/:/, "\\:", s); return q(s) }
   function fname(c) { if (c == "-") return "_gaol"; gsub(/\//, "_", c); return "_gaol_" c }
   function action(kind,   choices) {
     if (kind == "file") return ":file:_files"
@@ -217,7 +219,7 @@ awk -F '\t' '
 
 # fish: conditions on the subcommands seen; `gaol serve` and `gaol bench serve` kept apart.
 awk -F '\t' '
-  function q(s) { gsub(/\\/, "\\\\", s); gsub(/'\''/, "\\'\''", s); return "'\''" s "'\''" }
+  function q(s) { gsub(/\\/, "&&", s); gsub(/'\''/, "\\'\''", s); return "'\''" s "'\''" }
   function cond(c,   top, sub_) {
     if (c == "-") return "__fish_use_subcommand"
     split(c, p, "/"); top = p[1]; sub_ = p[2]

@@ -137,6 +137,10 @@ set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
 	systemctl --system daemon-reload >/dev/null || true
 fi
+# An admin's `systemctl enable` links go with the package's purge, as dh_installsystemd's do.
+if [ "$1" = purge ] && [ -x /usr/bin/deb-systemd-helper ]; then
+	deb-systemd-helper purge gaol-serve.socket gaol-serve.service >/dev/null || true
+fi
 exit 0
 ]])
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -138,7 +138,7 @@ if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
 	systemctl --system daemon-reload >/dev/null || true
 fi
 # An admin's `systemctl enable` links go with the package's purge, as dh_installsystemd's do.
-if [ "$1" = purge ] && [ -x /usr/bin/deb-systemd-helper ]; then
+if [ "$1" = purge ] && command -v deb-systemd-helper >/dev/null; then
 	deb-systemd-helper purge gaol-serve.socket gaol-serve.service >/dev/null || true
 fi
 exit 0
